@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/offtake/offtake/contracts"
+	"github.com/offtake/offtake/matching"
+	"github.com/shopspring/decimal"
+)
+
+// Post turns one interval's allocation into transfers and its interval
+// record. Zero amounts book nothing. loc is the site's market time zone (for
+// the billing period). Post asserts that the energy legs balance the interval.
+func Post(r *matching.Result, loc *time.Location) ([]Transfer, Interval) {
+	period := contracts.PeriodOf(r.Start, loc).String()
+	refs := make([]ReadingRef, len(r.Readings))
+	for i, rr := range r.Readings {
+		refs[i] = ReadingRef{Meter: rr.Meter, Version: rr.Version, Quality: string(rr.Quality)}
+	}
+	p := poster{r: r, period: period, refs: refs}
+	for _, d := range r.Deliveries {
+		p.energy(Delivery, d.Contract, d.Seller, d.Buyer, d.Energy, d.Contract, d.ContractVersion)
+		p.payment(DeliveryPayment, d.Contract, d.Buyer, d.Seller, d.Energy, matching.PriceRef{USDPerMWh: d.USDPerMWh}, d.Contract, d.ContractVersion)
+	}
+	p.grid(Export, ExportPayment, r.Export, r.Seller, r.Grid)
+	p.grid(PlantImport, PlantImportPayment, r.PlantImport, r.Grid, r.Seller)
+	var imported matching.Wh
+	for _, im := range r.Imports {
+		p.grid(Import, ImportPayment, im, r.Grid, im.Party)
+		imported += im.Energy
+	}
+	p.assertBalanced()
+	return p.out, Interval{
+		Site: r.Site, Start: r.Start, End: r.End, Revision: r.Revision, Period: period,
+		GrossMWh: r.Gross.MWh(), NetMWh: r.Net.MWh(), ExportMWh: r.Export.Energy.MWh(),
+		ImportMWh: (imported + r.PlantImport.Energy).MWh(), Estimated: r.Estimated(),
+	}
+}
+
+type poster struct {
+	r      *matching.Result
+	period string
+	refs   []ReadingRef
+	out    []Transfer
+}
+
+func (p *poster) base(leg Leg, key string) Transfer {
+	return Transfer{
+		ID: TransferID(p.r.Site, p.r.Start, p.r.Revision, leg, key), Leg: leg,
+		Site: p.r.Site, IntervalStart: p.r.Start, IntervalEnd: p.r.End, Period: p.period,
+		Revision: p.r.Revision, Readings: p.refs,
+	}
+}
+
+// energy books energy moving from one party to another.
+func (p *poster) energy(leg Leg, key, from, to string, e matching.Wh, contract string, version int) {
+	if e == 0 {
+		return
+	}
+	t := p.base(leg, key)
+	t.Debit, t.Credit, t.Unit, t.Amount = AccountID(from, Energy), AccountID(to, Energy), MWh, e.MWh()
+	t.Contract, t.ContractVer, t.QuantityMWh = contract, version, e.MWh()
+	p.out = append(p.out, t)
+}
+
+// payment books the money for energy e moving from payer to payee at price;
+// a negative price (market prices can be) turns the money around.
+func (p *poster) payment(leg Leg, key, payer, payee string, e matching.Wh, price matching.PriceRef, contract string, version int) {
+	amount := matching.Money(e, price.USDPerMWh)
+	if amount.IsZero() {
+		return
+	}
+	if amount.IsNegative() {
+		payer, payee, amount = payee, payer, amount.Neg()
+	}
+	t := p.base(leg, key)
+	t.Debit, t.Credit, t.Unit, t.Amount = AccountID(payer, Settlement), AccountID(payee, Settlement), USD, amount
+	t.Contract, t.ContractVer, t.QuantityMWh, t.Price = contract, version, e.MWh(), price.USDPerMWh
+	t.PriceNode, t.PriceMarket, t.PriceStart, t.PriceCarried = price.Node, price.Market, price.Start, price.CarriedFrom
+	p.out = append(p.out, t)
+}
+
+// grid books a grid flow's energy from → to and its money back.
+func (p *poster) grid(energyLeg, moneyLeg Leg, f matching.GridFlow, from, to string) {
+	p.energy(energyLeg, f.Meter, from, to, f.Energy, "", 0)
+	p.payment(moneyLeg, f.Meter, to, from, f.Energy, f.Price, "", 0)
+}
+
+// assertBalanced checks the interval's energy legs against its allocation:
+// what the seller gave away net equals the plant's net output.
+func (p *poster) assertBalanced() {
+	seller := AccountID(p.r.Seller, Energy)
+	net := decimal.Zero
+	for _, t := range p.out {
+		if t.Unit != MWh {
+			continue
+		}
+		if t.Debit == seller {
+			net = net.Add(t.Amount)
+		}
+		if t.Credit == seller {
+			net = net.Sub(t.Amount)
+		}
+	}
+	if !net.Equal(p.r.Net.MWh()) {
+		panic(fmt.Sprintf("ledger: interval %s %s books %s MWh out of the plant, net output is %s", p.r.Site, p.r.Start.Format(time.RFC3339), net, p.r.Net.MWh()))
+	}
+}

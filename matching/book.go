@@ -1,0 +1,267 @@
+package matching
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/offtake/offtake/contracts"
+	"github.com/shopspring/decimal"
+)
+
+// book is one site's interval book.
+type book struct {
+	site      *contracts.Site
+	cfg       Config
+	interval  time.Duration
+	grace     time.Duration
+	meters    map[string]int // meter id → index in site.Meters
+	gross     int
+	station   int // -1: none
+	loads     []int          // site meter index of each load, in site order
+	loadOf    map[int]int    // site meter index → load index
+	contracts []*contracts.Contract
+	capWh     []Wh // per contract: capacity over one interval, 0 = none
+	nodes     []string
+	open      map[int64]*openInterval
+	closed    map[int64]struct{}
+	floor     time.Time // readings before this are late, whatever closed says
+	watermark time.Time
+	last      []ReadingRef // latest reading per meter, for estimates
+	hasLast   []bool
+}
+
+type openInterval struct {
+	start, end time.Time
+	readings   []ReadingRef
+	got        []bool
+	n          int
+}
+
+func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, error) {
+	b := &book{
+		site: s, cfg: cfg, interval: s.Interval(),
+		meters: map[string]int{}, station: -1, gross: -1, loadOf: map[int]int{},
+		open: map[int64]*openInterval{}, closed: map[int64]struct{}{},
+		last: make([]ReadingRef, len(s.Meters)), hasLast: make([]bool, len(s.Meters)),
+	}
+	b.grace = time.Duration(cfg.GraceIntervals) * b.interval
+	nodes := map[string]bool{s.GeneratorNode: true}
+	for i, m := range s.Meters {
+		b.meters[m.ID] = i
+		switch m.Kind {
+		case contracts.MeterGross:
+			b.gross = i
+		case contracts.MeterStationService:
+			b.station = i
+		case contracts.MeterLoad:
+			b.loadOf[i] = len(b.loads)
+			b.loads = append(b.loads, i)
+			nodes[s.NodeOf(&s.Meters[i])] = true
+		}
+	}
+	if b.gross < 0 {
+		return nil, fmt.Errorf("matching: site %s has no generation_gross meter", s.ID)
+	}
+	for n := range nodes {
+		b.nodes = append(b.nodes, n)
+	}
+	sort.Strings(b.nodes)
+	b.contracts = p.ContractsAt(s.ID)
+	hours := decimal.NewFromInt(int64(s.IntervalMinutes)).Div(decimal.NewFromInt(60))
+	for _, c := range b.contracts {
+		if _, ok := b.meters[c.Meter]; !ok {
+			return nil, fmt.Errorf("matching: contract %s names meter %s, not at site %s", c.ID, c.Meter, s.ID)
+		}
+		// capacity MW × hours, floored to whole Wh: a cap never rounds up.
+		b.capWh = append(b.capWh, Wh(c.Volume.CapacityMW.Mul(hours).Shift(6).Floor().IntPart()))
+	}
+	return b, nil
+}
+
+func (b *book) usesNode(node string) bool {
+	for _, n := range b.nodes {
+		if n == node {
+			return true
+		}
+	}
+	return false
+}
+
+// check validates a reading against the site and returns its meter index.
+func (b *book) check(r Reading) (int, error) {
+	m, ok := b.meters[r.Meter]
+	if !ok {
+		return 0, fmt.Errorf("unknown meter %q at site %s", r.Meter, r.Site)
+	}
+	if msg := b.site.CheckInterval(r.Start, r.End); msg != "" {
+		return 0, fmt.Errorf("%s", msg)
+	}
+	if !r.Quality.Valid() {
+		return 0, fmt.Errorf("quality %q is not actual, estimated or substituted", r.Quality)
+	}
+	if r.Version < 1 {
+		return 0, fmt.Errorf("version %d is not 1 or more", r.Version)
+	}
+	if r.Energy < 0 && m != b.gross {
+		return 0, fmt.Errorf("energy %s MWh is negative for %s meter %s", r.Energy.MWh(), b.site.Meters[m].Kind, r.Meter)
+	}
+	if r.Energy > maxWh || r.Energy < -maxWh {
+		return 0, fmt.Errorf("energy %s MWh is beyond any plausible interval", r.Energy.MWh())
+	}
+	return m, nil
+}
+
+func (b *book) isClosed(start time.Time) bool {
+	if start.Before(b.floor) {
+		return true
+	}
+	_, ok := b.closed[start.Unix()]
+	return ok
+}
+
+// add files a valid reading.
+func (b *book) add(m int, r Reading) Outcome {
+	if b.isClosed(r.Start) {
+		return Late
+	}
+	key := r.Start.Unix()
+	iv := b.open[key]
+	if iv == nil {
+		iv = &openInterval{start: r.Start, end: r.End, readings: make([]ReadingRef, len(b.site.Meters)), got: make([]bool, len(b.site.Meters))}
+		b.open[key] = iv
+	}
+	ref := ReadingRef{Meter: r.Meter, Energy: r.Energy, Quality: r.Quality, Version: r.Version}
+	out := Accepted
+	if iv.got[m] {
+		if r.Version <= iv.readings[m].Version {
+			return Duplicate
+		}
+		out = Restated
+	} else {
+		iv.got[m] = true
+		iv.n++
+	}
+	iv.readings[m] = ref
+	b.last[m], b.hasLast[m] = ref, true // the estimate for a missing reading: readings mostly arrive in order
+	if r.End.After(b.watermark) {
+		b.watermark = r.End
+	}
+	return out
+}
+
+// closeReady closes every open interval that is complete and priced, or past
+// the grace, in start order.
+func (b *book) closeReady(e *Engine) []Result {
+	var ready []*openInterval
+	for _, iv := range b.open {
+		if iv.n == len(b.site.Meters) || b.pastGrace(iv) {
+			ready = append(ready, iv)
+		}
+	}
+	sort.Slice(ready, func(i, j int) bool { return ready[i].start.Before(ready[j].start) })
+	var out []Result
+	for _, iv := range ready {
+		res, ok := b.allocate(e, iv)
+		if !ok {
+			continue // waiting for a price
+		}
+		delete(b.open, iv.start.Unix())
+		b.closed[iv.start.Unix()] = struct{}{}
+		out = append(out, res)
+	}
+	b.prune()
+	return out
+}
+
+func (b *book) pastGrace(iv *openInterval) bool {
+	return !b.watermark.Before(iv.end.Add(b.grace))
+}
+
+// prune forgets closed intervals older than the retention window.
+func (b *book) prune() {
+	if b.cfg.RetainClosed <= 0 {
+		return
+	}
+	floor := b.watermark.Add(-b.cfg.RetainClosed)
+	if !floor.After(b.floor) {
+		return
+	}
+	b.floor = floor
+	for k := range b.closed {
+		if time.Unix(k, 0).Before(floor) {
+			delete(b.closed, k)
+		}
+	}
+}
+
+// allocate turns a ready interval into a Result; false when a price it needs
+// has not arrived yet.
+func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
+	carry := b.pastGrace(iv)
+	prices := make(map[string]PriceRef, len(b.nodes))
+	for _, n := range b.nodes {
+		p, ok := e.price(n, iv.start, iv.end, carry)
+		if !ok {
+			return Result{}, false
+		}
+		prices[n] = p
+	}
+	b.fillMissing(iv)
+	loads := make([]Wh, len(b.loads))
+	for i, m := range b.loads {
+		loads[i] = iv.readings[m].Energy
+	}
+	var active []*contracts.Contract
+	var claims []Claim
+	for i, c := range b.contracts {
+		if c.ActiveAt(iv.start, b.site.Location) {
+			active = append(active, c)
+			claims = append(claims, Claim{Priority: c.Priority, Load: b.loadOf[b.meters[c.Meter]], CapWh: b.capWh[i]})
+		}
+	}
+	var station Wh
+	if b.station >= 0 {
+		station = iv.readings[b.station].Energy
+	}
+	gross := iv.readings[b.gross].Energy
+	a := Allocate(gross, station, loads, claims)
+	res := Result{
+		Site: b.site.ID, Start: iv.start, End: iv.end, Revision: 1,
+		Seller: b.site.Owner, Grid: b.site.Grid,
+		Gross: gross, Station: station, Net: gross - station,
+		Readings: iv.readings,
+	}
+	for i, c := range active {
+		res.Deliveries = append(res.Deliveries, Delivery{
+			Contract: c.ID, ContractVersion: c.Version, Seller: c.Seller, Buyer: c.Buyer,
+			Meter: c.Meter, Energy: a.Delivered[i], USDPerMWh: c.Price.USDPerMWh,
+		})
+	}
+	grossMeter := b.site.Meters[b.gross].ID
+	genPrice := prices[b.site.GeneratorNode]
+	res.Export = GridFlow{Party: b.site.Owner, Meter: grossMeter, Energy: a.Export, Price: genPrice}
+	res.PlantImport = GridFlow{Party: b.site.Owner, Meter: grossMeter, Energy: a.PlantImport, Price: genPrice}
+	for i, m := range b.loads {
+		meter := &b.site.Meters[m]
+		res.Loads = append(res.Loads, iv.readings[m])
+		res.Imports = append(res.Imports, GridFlow{Party: meter.Party, Meter: meter.ID, Energy: a.Imports[i], Price: prices[b.site.NodeOf(meter)]})
+	}
+	return res, true
+}
+
+// fillMissing estimates readings that did not arrive by the grace: the
+// meter's latest value carried forward (zero if it never reported), marked
+// estimated. A later actual reading is a correction.
+func (b *book) fillMissing(iv *openInterval) {
+	for m, got := range iv.got {
+		if got {
+			continue
+		}
+		ref := ReadingRef{Meter: b.site.Meters[m].ID, Quality: Estimated, Version: 0}
+		if b.hasLast[m] {
+			ref.Energy = b.last[m].Energy
+		}
+		iv.readings[m] = ref
+	}
+}

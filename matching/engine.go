@@ -1,0 +1,225 @@
+package matching
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/offtake/offtake/contracts"
+	"github.com/shopspring/decimal"
+)
+
+// Config tunes the engine.
+type Config struct {
+	// GraceIntervals is how many intervals past an interval's end the site's
+	// watermark must be before the interval closes with meters missing.
+	GraceIntervals int
+	// RetainClosed is how long (in event time, behind the watermark) the engine
+	// remembers which intervals it closed, to recognize late readings. Older
+	// readings are late by definition.
+	RetainClosed time.Duration
+	// PriceMarket is the market whose prices value grid legs (default "RT").
+	PriceMarket string
+}
+
+// DefaultConfig is what `offtake run` uses unless told otherwise.
+func DefaultConfig() Config {
+	return Config{GraceIntervals: 4, RetainClosed: 7 * 24 * time.Hour, PriceMarket: "RT"}
+}
+
+// Outcome says what a reading did to the book.
+type Outcome int
+
+// The outcomes of AddReading.
+const (
+	Accepted  Outcome = iota // stored in an open interval
+	Restated                 // replaced an earlier, lower version in an open interval
+	Duplicate                // same or lower version of a reading already held: no effect
+	Late                     // for an interval already closed: no effect here (corrections re-match it)
+)
+
+var outcomeNames = [...]string{"accepted", "restated", "duplicate", "late"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// Engine is the matching engine: one interval book per site. It is not safe
+// for concurrent use; the stream adapter owns it from one goroutine.
+type Engine struct {
+	cfg    Config
+	sites  map[string]*book
+	prices map[string]*nodePrices // by node, for cfg.PriceMarket
+}
+
+// New builds an engine for the sites and contracts of a portfolio.
+func New(p *contracts.Portfolio, cfg Config) (*Engine, error) {
+	if cfg.PriceMarket == "" {
+		cfg.PriceMarket = "RT"
+	}
+	if cfg.GraceIntervals < 0 {
+		return nil, fmt.Errorf("matching: grace of %d intervals is negative", cfg.GraceIntervals)
+	}
+	e := &Engine{cfg: cfg, sites: map[string]*book{}, prices: map[string]*nodePrices{}}
+	for i := range p.Sites {
+		b, err := newBook(p, &p.Sites[i], cfg)
+		if err != nil {
+			return nil, err
+		}
+		e.sites[b.site.ID] = b
+	}
+	return e, nil
+}
+
+// Open is the number of intervals held open across all sites.
+func (e *Engine) Open() int {
+	n := 0
+	for _, b := range e.sites {
+		n += len(b.open)
+	}
+	return n
+}
+
+// Watermark is the latest interval end seen for a site.
+func (e *Engine) Watermark(site string) time.Time {
+	if b, ok := e.sites[site]; ok {
+		return b.watermark
+	}
+	return time.Time{}
+}
+
+// MarkClosed tells the engine that an interval is already allocated (found in
+// the ledger after a restart): readings for it are then Late, not a new book.
+func (e *Engine) MarkClosed(site string, start time.Time) {
+	if b, ok := e.sites[site]; ok {
+		b.closed[start.Unix()] = struct{}{}
+		delete(b.open, start.Unix())
+	}
+}
+
+// AddReading files a reading and returns the intervals that closed because of
+// it, in site then start order. An error means the reading itself is wrong (an
+// unknown site or meter, a misaligned interval, a negative load); it changes
+// nothing and the caller dead-letters the message.
+func (e *Engine) AddReading(r Reading) (Outcome, []Result, error) {
+	b, ok := e.sites[r.Site]
+	if !ok {
+		return 0, nil, fmt.Errorf("unknown site %q", r.Site)
+	}
+	m, err := b.check(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := b.add(m, r)
+	if out == Late || out == Duplicate {
+		return out, nil, nil
+	}
+	return out, b.closeReady(e), nil
+}
+
+// AddPrice files a market price and returns the intervals it lets close.
+// Prices of other markets than the configured one are ignored (nil, nil).
+func (e *Engine) AddPrice(p Price) ([]Result, error) {
+	if !p.End.After(p.Start) {
+		return nil, fmt.Errorf("price interval end %s is not after start %s", p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
+	}
+	if p.Market != e.cfg.PriceMarket {
+		return nil, nil
+	}
+	np := e.prices[p.Node]
+	if np == nil {
+		np = &nodePrices{byStart: map[int64]Price{}}
+		e.prices[p.Node] = np
+	}
+	np.add(p)
+	var out []Result
+	for _, id := range e.siteIDs() {
+		b := e.sites[id]
+		if b.usesNode(p.Node) {
+			out = append(out, b.closeReady(e)...)
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) siteIDs() []string {
+	ids := make([]string, 0, len(e.sites))
+	for id := range e.sites {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// price finds the price of node over [start, end); with carry set, the node's
+// latest earlier price stands in when none covers the interval.
+func (e *Engine) price(node string, start, end time.Time, carry bool) (PriceRef, bool) {
+	np := e.prices[node]
+	if np == nil {
+		return PriceRef{}, false
+	}
+	if p, ok := np.covering(start, end); ok {
+		return PriceRef{Node: node, Market: p.Market, Start: p.Start, USDPerMWh: p.USDPerMWh}, true
+	}
+	if carry && np.hasLatest && !np.latest.Start.After(start) {
+		p := np.latest
+		return PriceRef{Node: node, Market: p.Market, Start: p.Start, USDPerMWh: p.USDPerMWh, CarriedFrom: true}, true
+	}
+	return PriceRef{}, false
+}
+
+// nodePrices holds one node's prices, keyed by start; prices of several
+// lengths (hourly, 15-minute) can mix.
+type nodePrices struct {
+	byStart   map[int64]Price
+	lengths   []time.Duration
+	latest    Price
+	hasLatest bool
+}
+
+func (np *nodePrices) add(p Price) {
+	np.byStart[p.Start.Unix()] = p
+	d := p.End.Sub(p.Start)
+	found := false
+	for _, l := range np.lengths {
+		found = found || l == d
+	}
+	if !found {
+		np.lengths = append(np.lengths, d)
+	}
+	if !np.hasLatest || p.Start.After(np.latest.Start) {
+		np.latest, np.hasLatest = p, true
+	}
+}
+
+func (np *nodePrices) covering(start, end time.Time) (Price, bool) {
+	if p, ok := np.byStart[start.Unix()]; ok && !p.End.Before(end) {
+		return p, true
+	}
+	for _, l := range np.lengths {
+		if p, ok := np.byStart[start.Truncate(l).Unix()]; ok && !p.Start.After(start) && !p.End.Before(end) {
+			return p, true
+		}
+	}
+	return Price{}, false
+}
+
+// prune forgets prices that ended before t.
+func (np *nodePrices) prune(t time.Time) {
+	for k, p := range np.byStart {
+		if p.End.Before(t) {
+			delete(np.byStart, k)
+		}
+	}
+}
+
+// PruneBefore forgets prices that ended before t (the stream adapter calls it
+// as watermarks move, so memory is bounded by open intervals, not history).
+func (e *Engine) PruneBefore(t time.Time) {
+	for _, np := range e.prices {
+		np.prune(t)
+	}
+}
+
+// Money is energy × price, exact.
+func Money(energy Wh, usdPerMWh decimal.Decimal) decimal.Decimal {
+	return energy.MWh().Mul(usdPerMWh)
+}

@@ -1,0 +1,144 @@
+package matching
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Wh is energy in watt-hours, the engine's minimum unit (1 Wh = 0.000001 MWh).
+type Wh int64
+
+// MWh is w as an exact decimal number of megawatt-hours.
+func (w Wh) MWh() decimal.Decimal { return decimal.New(int64(w), -6) }
+
+// WhPerMWh is the number of minimum units in one MWh.
+const WhPerMWh = 1_000_000
+
+// maxWh bounds any single reading: 1 TWh in one interval is absurd for any
+// site, and keeping values far below 2^63 lets sums of thousands of readings
+// and the 128-bit pro-rata arithmetic stay exact.
+const maxWh = Wh(1_000_000_000_000)
+
+// FromMWh converts an exact decimal MWh to Wh, refusing values finer than 1 Wh
+// or beyond the engine's bound.
+func FromMWh(mwh decimal.Decimal) (Wh, error) {
+	wh := mwh.Shift(6)
+	if !wh.Equal(wh.Truncate(0)) {
+		return 0, fmt.Errorf("%s MWh is finer than 1 Wh", mwh)
+	}
+	if wh.Abs().GreaterThan(decimal.NewFromInt(int64(maxWh))) {
+		return 0, fmt.Errorf("%s MWh is beyond the %d MWh a reading may hold", mwh, int64(maxWh)/WhPerMWh)
+	}
+	return Wh(wh.IntPart()), nil
+}
+
+// Quality says how a reading was obtained.
+type Quality string
+
+// The reading qualities.
+const (
+	Actual      Quality = "actual"      // read from the meter
+	Estimated   Quality = "estimated"   // estimated by offtake or the meter data agent
+	Substituted Quality = "substituted" // replaced by a validated substitute
+)
+
+// Valid reports whether q is one of the known qualities.
+func (q Quality) Valid() bool { return q == Actual || q == Estimated || q == Substituted }
+
+// Reading is one meter's energy over one interval [Start, End).
+type Reading struct {
+	Site    string
+	Meter   string
+	Start   time.Time
+	End     time.Time
+	Energy  Wh
+	Quality Quality
+	Version int
+}
+
+// Price is a market price at a node over [Start, End).
+type Price struct {
+	Node      string
+	Market    string // "RT", "DA", ...
+	Start     time.Time
+	End       time.Time
+	USDPerMWh decimal.Decimal
+}
+
+// PriceRef is the price an interval's leg was valued at and where it came from.
+type PriceRef struct {
+	Node      string
+	Market    string
+	Start     time.Time // start of the price's own interval
+	USDPerMWh decimal.Decimal
+	CarriedFrom bool // true when no price covered the interval and the node's latest earlier price was used
+}
+
+// ReadingRef records a reading that an interval's allocation used.
+type ReadingRef struct {
+	Meter   string
+	Energy  Wh
+	Quality Quality
+	Version int
+}
+
+// Delivery is energy a contract delivered to its buyer in one interval.
+type Delivery struct {
+	Contract        string
+	ContractVersion int
+	Seller          string
+	Buyer           string
+	Meter           string
+	Energy          Wh
+	USDPerMWh       decimal.Decimal
+}
+
+// GridFlow is energy exchanged with the grid by one party in one interval.
+type GridFlow struct {
+	Party  string
+	Meter  string // the load meter for an import, the gross meter for the plant
+	Energy Wh
+	Price  PriceRef
+}
+
+// Result is the allocation of one closed interval of one site.
+type Result struct {
+	Site     string
+	Start    time.Time
+	End      time.Time
+	Revision int // 1 for the first allocation of the interval
+	Seller   string
+	Grid     string
+
+	Gross   Wh
+	Station Wh
+	Net     Wh // Gross − Station
+
+	Deliveries  []Delivery // in priority, then contract id, order
+	Export      GridFlow   // net output no contract took, sold at the generator node
+	PlantImport GridFlow   // station service the plant drew from the grid when Net < 0
+	Imports     []GridFlow // per load meter, what the plant did not cover, bought at the load's node
+	Loads       []ReadingRef
+	Readings    []ReadingRef // every meter of the site, in site meter order
+}
+
+// Delivered is the sum of all deliveries.
+func (r *Result) Delivered() Wh {
+	var sum Wh
+	for _, d := range r.Deliveries {
+		sum += d.Energy
+	}
+	return sum
+}
+
+// Estimated reports whether any reading the result used was not actual.
+func (r *Result) Estimated() bool {
+	for _, rr := range r.Readings {
+		if rr.Quality != Actual {
+			return true
+		}
+	}
+	return false
+}

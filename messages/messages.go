@@ -1,0 +1,249 @@
+// Package messages is the wire format of offtake's Kafka topics: one JSON
+// object per message, a meter reading on the generation and consumption
+// topics and a market price on the price topic. Decimal values are read
+// exactly (as strings or as JSON numbers, never through float64) and checked;
+// a message that does not decode gets an error naming the field and what is
+// wrong, which the stream adapter puts on the dead-letter topic.
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/offtake/offtake/matching"
+	"github.com/shopspring/decimal"
+)
+
+// MaxBytes is the largest message offtake decodes; a reading is ~200 bytes.
+const MaxBytes = 64 << 10
+
+// maxPriceUSDPerMWh bounds a market price: ISO caps are in the thousands.
+var maxPriceUSDPerMWh = decimal.NewFromInt(100_000)
+
+// readingJSON is a reading on the wire.
+type readingJSON struct {
+	Site    string          `json:"site"`
+	Meter   string          `json:"meter"`
+	Start   string          `json:"start"`
+	End     string          `json:"end"`
+	Value   json.RawMessage `json:"value"`
+	Unit    string          `json:"unit"`
+	Quality string          `json:"quality"`
+	Version *int            `json:"version"`
+}
+
+// priceJSON is a price on the wire.
+type priceJSON struct {
+	Node     string          `json:"node"`
+	Market   string          `json:"market"`
+	Start    string          `json:"start"`
+	End      string          `json:"end"`
+	Price    json.RawMessage `json:"price"`
+	Currency string          `json:"currency"`
+	Unit     string          `json:"unit"`
+}
+
+// FieldError is a message that does not decode: Field is the JSON field at
+// fault ("" for the message as a whole).
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// unitShift converts a reading's unit to MWh by a power of ten.
+var unitShift = map[string]int32{"Wh": -6, "kWh": -3, "MWh": 0}
+
+// DecodeReading reads one reading message. Energy is converted to exact Wh;
+// a value finer than 1 Wh is refused rather than rounded.
+func DecodeReading(data []byte) (matching.Reading, error) {
+	var m readingJSON
+	if err := strict(data, &m); err != nil {
+		return matching.Reading{}, err
+	}
+	var r matching.Reading
+	var err error
+	if r.Site, err = required("site", m.Site); err != nil {
+		return r, err
+	}
+	if r.Meter, err = required("meter", m.Meter); err != nil {
+		return r, err
+	}
+	if r.Start, r.End, err = interval(m.Start, m.End); err != nil {
+		return r, err
+	}
+	value, err := number("value", m.Value)
+	if err != nil {
+		return r, err
+	}
+	shift, ok := unitShift[m.Unit]
+	if !ok {
+		return r, fieldErr("unit", "%q is not Wh, kWh or MWh", m.Unit)
+	}
+	if r.Energy, err = matching.FromMWh(value.Shift(shift)); err != nil {
+		return r, fieldErr("value", "%s", err)
+	}
+	r.Quality = matching.Quality(m.Quality)
+	if m.Quality == "" {
+		r.Quality = matching.Actual
+	}
+	if !r.Quality.Valid() {
+		return r, fieldErr("quality", "%q is not actual, estimated or substituted", m.Quality)
+	}
+	r.Version = 1
+	if m.Version != nil {
+		r.Version = *m.Version
+	}
+	if r.Version < 1 {
+		return r, fieldErr("version", "%d is not 1 or more", r.Version)
+	}
+	return r, nil
+}
+
+// DecodePrice reads one price message.
+func DecodePrice(data []byte) (matching.Price, error) {
+	var m priceJSON
+	if err := strict(data, &m); err != nil {
+		return matching.Price{}, err
+	}
+	var p matching.Price
+	var err error
+	if p.Node, err = required("node", m.Node); err != nil {
+		return p, err
+	}
+	if p.Market, err = required("market", m.Market); err != nil {
+		return p, err
+	}
+	if p.Start, p.End, err = interval(m.Start, m.End); err != nil {
+		return p, err
+	}
+	if p.USDPerMWh, err = number("price", m.Price); err != nil {
+		return p, err
+	}
+	if p.USDPerMWh.Abs().GreaterThan(maxPriceUSDPerMWh) {
+		return p, fieldErr("price", "%s $/MWh is beyond any market's price cap", p.USDPerMWh)
+	}
+	if p.USDPerMWh.Exponent() < -6 {
+		return p, fieldErr("price", "%s has more than 6 decimal places", p.USDPerMWh)
+	}
+	if m.Currency != "USD" {
+		return p, fieldErr("currency", "%q is not USD", m.Currency)
+	}
+	if m.Unit != "MWh" {
+		return p, fieldErr("unit", "%q is not MWh (prices are $/MWh)", m.Unit)
+	}
+	return p, nil
+}
+
+func strict(data []byte, v any) error {
+	if len(data) > MaxBytes {
+		return fieldErr("", "message is %d bytes, more than %d", len(data), MaxBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fieldErr("", "not a valid message: %s", err)
+	}
+	if dec.More() {
+		return fieldErr("", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+func required(field, v string) (string, error) {
+	if v == "" {
+		return "", fieldErr(field, "missing")
+	}
+	return v, nil
+}
+
+func interval(start, end string) (time.Time, time.Time, error) {
+	s, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return s, s, fieldErr("start", "%q is not an RFC 3339 time like 2028-01-01T06:00:00Z", start)
+	}
+	e, err := time.Parse(time.RFC3339, end)
+	if err != nil {
+		return s, e, fieldErr("end", "%q is not an RFC 3339 time like 2028-01-01T06:15:00Z", end)
+	}
+	if !e.After(s) {
+		return s, e, fieldErr("end", "%s is not after start %s", end, start)
+	}
+	return s.UTC(), e.UTC(), nil
+}
+
+// number reads a decimal given as a JSON string or a JSON number, exactly.
+func number(field string, raw json.RawMessage) (decimal.Decimal, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return decimal.Zero, fieldErr(field, "missing")
+	}
+	text := string(raw)
+	if raw[0] == '"' {
+		s, err := strconv.Unquote(text)
+		if err != nil {
+			return decimal.Zero, fieldErr(field, "%s is not a decimal string", text)
+		}
+		text = s
+	}
+	if len(text) > 40 {
+		return decimal.Zero, fieldErr(field, "%.40s… is too long for a decimal", text)
+	}
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		return decimal.Zero, fieldErr(field, "%q is not a decimal number", text)
+	}
+	if d.Exponent() < -12 || d.Exponent() > 12 {
+		return decimal.Zero, fieldErr(field, "%q is out of range", text)
+	}
+	return d, nil
+}
+
+// EncodeReading writes a reading with its value in kWh (the unit most meter
+// data agents send), exact.
+func EncodeReading(r matching.Reading) []byte {
+	return appendJSON(nil, [][2]string{
+		{"site", r.Site}, {"meter", r.Meter},
+		{"start", r.Start.UTC().Format(time.RFC3339)}, {"end", r.End.UTC().Format(time.RFC3339)},
+		{"value", r.Energy.MWh().Shift(3).StringFixed(3)}, {"unit", "kWh"},
+		{"quality", string(r.Quality)},
+	}, r.Version)
+}
+
+// EncodePrice writes a price.
+func EncodePrice(p matching.Price) []byte {
+	return appendJSON(nil, [][2]string{
+		{"node", p.Node}, {"market", p.Market},
+		{"start", p.Start.UTC().Format(time.RFC3339)}, {"end", p.End.UTC().Format(time.RFC3339)},
+		{"price", p.USDPerMWh.String()}, {"currency", "USD"}, {"unit", "MWh"},
+	}, 0)
+}
+
+func appendJSON(b []byte, fields [][2]string, version int) []byte {
+	b = append(b, '{')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, f[0])
+		b = append(b, ':')
+		b = strconv.AppendQuote(b, f[1])
+	}
+	if version > 0 {
+		b = append(b, `,"version":`...)
+		b = strconv.AppendInt(b, int64(version), 10)
+	}
+	return append(b, '}')
+}

@@ -172,11 +172,11 @@ func addDays(d contracts.Date, days int, loc *time.Location) contracts.Date {
 
 // GridSummary is a period's exchange with the grid, per party.
 type GridSummary struct {
-	Party       string
-	ExportMWh   decimal.Decimal
-	ExportUSD   decimal.Decimal // received for exports
-	ImportMWh   decimal.Decimal
-	ImportUSD   decimal.Decimal // paid for imports (positive = paid)
+	Party     string
+	ExportMWh decimal.Decimal
+	ExportUSD decimal.Decimal // received for exports
+	ImportMWh decimal.Decimal
+	ImportUSD decimal.Decimal // paid for imports (positive = paid)
 }
 
 // SummarizeGrid folds grid totals into one summary per party, in party order.

@@ -26,12 +26,16 @@ type Month struct {
 // Options shape the simulation.
 type Options struct {
 	Seed int64
+	Days int // simulate only the first Days days of the period (0: all of it)
 }
 
 // Site simulates one billing period of a site.
 func Site(s *contracts.Site, period contracts.Period, opt Options) Month {
 	rng := rand.New(rand.NewPCG(uint64(opt.Seed), 0x0ff7a4e))
 	start, end := period.Bounds(s.Location)
+	if opt.Days > 0 {
+		end = time.Date(period.Year, period.Month, 1+opt.Days, 0, 0, 0, 0, s.Location).UTC()
+	}
 	step := s.Interval()
 	loads := s.MetersOfKind(contracts.MeterLoad)
 	nodes := []string{s.GeneratorNode}

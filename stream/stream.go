@@ -128,10 +128,10 @@ type ikey struct {
 type part struct {
 	tp      TopicPartition
 	reader  *kafka.Reader
-	next    int64           // offset after the last message handled
-	end     int64           // the partition's end at start (UntilCaughtUp)
-	pending map[ikey]int64  // first offset of a message in each still-open interval
-	stored  int64           // offset last stored in PostgreSQL
+	next    int64          // offset after the last message handled
+	end     int64          // the partition's end at start (UntilCaughtUp)
+	pending map[ikey]int64 // first offset of a message in each still-open interval
+	stored  int64          // offset last stored in PostgreSQL
 }
 
 // safe is the offset to store: nothing before it is needed again.

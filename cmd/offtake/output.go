@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/offtake/offtake/contracts"
+	"github.com/offtake/offtake/ledger/postgres"
+	"github.com/offtake/offtake/settlement"
+	"github.com/shopspring/decimal"
+)
+
+func table(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+}
+
+// usd formats money with thousands separators: 1234567.891 → $1,234,567.89.
+func usd(d decimal.Decimal) string {
+	if d.IsNegative() {
+		return "-$" + grouped(d.Neg(), 2)
+	}
+	return "$" + grouped(d, 2)
+}
+
+// mwh formats energy to three decimals (kWh) with thousands separators.
+func mwh(d decimal.Decimal) string {
+	if d.IsNegative() {
+		return "-" + grouped(d.Neg(), 3)
+	}
+	return grouped(d, 3)
+}
+
+// grouped formats a non-negative decimal to places decimals with commas
+// between thousands.
+func grouped(d decimal.Decimal, places int32) string {
+	intPart, frac, _ := strings.Cut(d.StringFixed(places), ".")
+	var b strings.Builder
+	for i, r := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if frac != "" {
+		b.WriteString("." + frac)
+	}
+	return b.String()
+}
+
+func printContracts(w io.Writer, p *contracts.Portfolio, format string) error {
+	if format == "json" {
+		type row struct {
+			ID, Site, Seller, Buyer, Meter, Shape, Price string
+			Priority                                     int
+		}
+		var rows []row
+		for _, c := range p.Contracts {
+			rows = append(rows, row{c.ID, c.Site, c.Seller, c.Buyer, c.Meter, string(c.Volume.Shape), c.Price.USDPerMWh.String(), c.Priority})
+		}
+		return printJSON(w, rows)
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "contract\tsite\tbuyer\tmeter\tpriority\tcap MW\t$/MWh\tterm\t")
+	for _, c := range p.Contracts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s – %s\t\n", c.ID, c.Site, c.Buyer, c.Meter, c.Priority,
+			c.Volume.CapacityMW.String(), c.Price.USDPerMWh.StringFixed(2), c.Start, c.End)
+	}
+	return tw.Flush()
+}
+
+func printContract(w io.Writer, p *contracts.Portfolio, c *contracts.Contract, format string) error {
+	if format == "json" {
+		return printJSON(w, c)
+	}
+	buyer, _ := p.Party(c.Buyer)
+	seller, _ := p.Party(c.Seller)
+	fmt.Fprintf(w, "contract      %s (version %d, %s)\n", c.ID, c.Version, c.Kind)
+	fmt.Fprintf(w, "seller        %s (%s)\n", seller.Name, seller.ID)
+	fmt.Fprintf(w, "buyer         %s (%s)\n", buyer.Name, buyer.ID)
+	fmt.Fprintf(w, "site / meter  %s / %s\n", c.Site, c.Meter)
+	fmt.Fprintf(w, "term          %s to %s (exclusive, market time)\n", c.Start, c.End)
+	fmt.Fprintf(w, "priority      %d\n", c.Priority)
+	fmt.Fprintf(w, "volume        %s, capacity %s MW\n", c.Volume.Shape, c.Volume.CapacityMW)
+	fmt.Fprintf(w, "price         %s $%s/MWh\n", c.Price.Kind, c.Price.USDPerMWh.StringFixed(2))
+	fmt.Fprintf(w, "rounding      %s; payment %d days\n", c.Rounding, c.PaymentTermsDays)
+	return nil
+}
+
+func printStatements(w io.Writer, sts []settlement.Statement) {
+	if len(sts) == 0 {
+		fmt.Fprintln(w, "settle: no statements for this period")
+		return
+	}
+	for i, st := range sts {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s  %s → %s  period %s  due %s\n", st.InvoiceID, st.Seller.Name, st.Buyer.Name, st.Period, st.DueDate)
+		tw := table(w)
+		fmt.Fprintln(tw, "line\tdescription\tMWh\t$/MWh\tamount\t")
+		for j, l := range st.Lines {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t\n", j+1, l.Description, mwh(l.QuantityMWh), l.RateUSD.StringFixed(2), usd(l.AmountUSD))
+		}
+		fmt.Fprintf(tw, "\ttotal\t%s\t\t%s\t\n", mwh(st.EnergyMWh), usd(st.TotalUSD))
+		tw.Flush()
+	}
+}
+
+type statementJSON struct {
+	InvoiceID string            `json:"invoice_id"`
+	Period    string            `json:"period"`
+	Contract  string            `json:"contract"`
+	Seller    string            `json:"seller"`
+	Buyer     string            `json:"buyer"`
+	IssueDate string            `json:"issue_date"`
+	DueDate   string            `json:"due_date"`
+	Lines     []settlement.Line `json:"lines"`
+	EnergyMWh decimal.Decimal   `json:"energy_mwh"`
+	TotalUSD  string            `json:"total_usd"`
+}
+
+func statementsJSON(sts []settlement.Statement) []statementJSON {
+	out := []statementJSON{}
+	for _, st := range sts {
+		out = append(out, statementJSON{
+			InvoiceID: st.InvoiceID, Period: st.Period.String(), Contract: st.Contract.ID,
+			Seller: st.Seller.ID, Buyer: st.Buyer.ID, IssueDate: st.IssueDate.String(), DueDate: st.DueDate.String(),
+			Lines: st.Lines, EnergyMWh: st.EnergyMWh, TotalUSD: st.TotalUSD.StringFixed(2),
+		})
+	}
+	return out
+}
+
+func printVerify(w io.Writer, rep postgres.Report) {
+	for _, c := range rep.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s  %s", mark, c.Name)
+		if c.Detail != "" {
+			fmt.Fprintf(w, ": %s", c.Detail)
+		}
+		fmt.Fprintln(w)
+	}
+	if rep.Violations == 0 {
+		fmt.Fprintln(w, "ledger verify: every invariant holds")
+	}
+}
+
+func printBalances(w io.Writer, bs []postgres.Balance) {
+	tw := table(w)
+	fmt.Fprintln(tw, "account\tparty\tkind\tunit\tbalance\t")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", b.Account, b.Party, b.Kind, b.Unit, b.Balance.String())
+	}
+	tw.Flush()
+}

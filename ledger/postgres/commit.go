@@ -1,0 +1,407 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/offtake/offtake/ledger"
+	"github.com/shopspring/decimal"
+)
+
+// Committed is what one Commit wrote.
+type Committed struct {
+	BatchID    int64 // the id of the batches row the transaction wrote
+	Inserted   int   // transfers newly booked
+	Duplicates int   // transfers of the batch already booked (or repeated in it): skipped
+}
+
+// copyColumns are the transfers columns Commit copies, in row order
+// (transferRow); batch_id and recorded_at are set by the insert.
+var copyColumns = []string{
+	"id", "debit_account", "credit_account", "unit", "amount", "leg", "site",
+	"interval_start", "interval_end", "period", "revision", "contract_id", "contract_version",
+	"quantity_mwh", "price_usd_per_mwh", "price_node", "price_market", "price_start", "price_carried",
+	"readings",
+}
+
+// The batch's transfers are copied here first: COPY is the fast way in, but
+// it cannot skip rows already booked, so the real insert reads from this
+// table with ON CONFLICT. It lives for one transaction.
+const createCopyTable = `CREATE TEMP TABLE ledger_copy ` + copyTableColumns + ` ON COMMIT DROP`
+
+// copyTableColumns declares copyColumns with their types.
+const copyTableColumns = `(
+	id uuid, debit_account text, credit_account text, unit text, amount numeric, leg text, site text,
+	interval_start timestamptz, interval_end timestamptz, period text, revision int,
+	contract_id text, contract_version int, quantity_mwh numeric, price_usd_per_mwh numeric,
+	price_node text, price_market text, price_start timestamptz, price_carried boolean, readings jsonb
+)`
+
+// New accounts appear with the first transfer that names them; their party,
+// kind and unit are derived from the id, so there is nothing to configure.
+const insertAccounts = `INSERT INTO accounts (id, party, kind, unit)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT DO NOTHING`
+
+const insertBatch = `INSERT INTO batches (source) VALUES ($1) RETURNING id`
+
+// Every batch locks the accounts it touches in the same (byte) order before
+// changing any, so two batches sharing accounts queue instead of
+// deadlocking.
+const lockAccounts = `SELECT count(*) FROM (
+	SELECT id FROM accounts WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE
+) locked`
+
+// book inserts the copied transfers, skipping ids already booked, and moves
+// each touched balance once by the net of the rows actually inserted: a
+// replayed batch inserts nothing and so moves nothing.
+const book = `WITH inserted AS (
+	INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site,
+		interval_start, interval_end, period, revision, contract_id, contract_version,
+		quantity_mwh, price_usd_per_mwh, price_node, price_market, price_start, price_carried, readings)
+	SELECT id, $1, debit_account, credit_account, unit, amount, leg, site,
+		interval_start, interval_end, period, revision, contract_id, contract_version,
+		quantity_mwh, price_usd_per_mwh, price_node, price_market, price_start, price_carried, readings
+	FROM ledger_copy
+	ON CONFLICT (id) DO NOTHING
+	RETURNING debit_account, credit_account, amount
+), moves AS (
+	SELECT credit_account AS account, amount FROM inserted
+	UNION ALL
+	SELECT debit_account, -amount FROM inserted
+), deltas AS (
+	SELECT account, sum(amount) AS delta FROM moves GROUP BY account
+), balances AS (
+	UPDATE accounts a SET balance = a.balance + d.delta, updated_batch = $1
+	FROM deltas d WHERE a.id = d.account
+	RETURNING a.id
+), counted AS (
+	UPDATE batches SET transfers = (SELECT count(*) FROM inserted) WHERE id = $1
+)
+SELECT (SELECT count(*) FROM inserted)`
+
+// conflicts finds copied transfers whose id was booked before with another
+// movement (only run when some ids were already there).
+const conflicts = `SELECT c.id::text, t.amount::text, t.unit, t.debit_account, t.credit_account, t.leg,
+	c.amount::text, c.unit, c.debit_account, c.credit_account, c.leg
+FROM ledger_copy c JOIN transfers t ON t.id = c.id
+WHERE t.batch_id <> $1
+  AND (t.debit_account, t.credit_account, t.unit, t.amount, t.leg)
+      IS DISTINCT FROM (c.debit_account, c.credit_account, c.unit, c.amount, c.leg)
+ORDER BY c.id LIMIT 5`
+
+// The first record of an interval's revision stands: it is what was booked.
+const insertIntervals = `INSERT INTO intervals (site, interval_start, interval_end, revision, period,
+	gross_mwh, net_mwh, export_mwh, import_mwh, estimated, batch_id)
+SELECT site, s, e, rev, period, g, n, x, i, est, $11
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[], $5::text[],
+	$6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], $10::boolean[])
+	AS u(site, s, e, rev, period, g, n, x, i, est)
+ON CONFLICT (site, interval_start, revision) DO NOTHING`
+
+// A restated price replaces the stored one (transfers keep their own copy).
+const upsertPrices = `INSERT INTO prices (node, market, interval_start, interval_end, usd_per_mwh)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::numeric[])
+ON CONFLICT (node, market, interval_start) DO UPDATE
+SET interval_end = excluded.interval_end, usd_per_mwh = excluded.usd_per_mwh
+WHERE (prices.interval_end, prices.usd_per_mwh) IS DISTINCT FROM (excluded.interval_end, excluded.usd_per_mwh)`
+
+// next_offset becomes GREATEST(stored, new): the row is only updated when the
+// new offset is ahead, so a late duplicate batch never rewinds a consumer and
+// batch_id keeps naming the batch that moved it last.
+const upsertOffsets = `INSERT INTO consumer_offsets (consumer, topic, partition, next_offset, batch_id, updated_at)
+SELECT c, t, p, n, $5, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS u(c, t, p, n)
+ON CONFLICT (consumer, topic, partition) DO UPDATE
+SET next_offset = excluded.next_offset, batch_id = excluded.batch_id, updated_at = excluded.updated_at
+WHERE consumer_offsets.next_offset < excluded.next_offset`
+
+// Commit writes b in one transaction — the only way anything is written to
+// the ledger — and reports what it inserted. It first checks every part of b
+// (see the package documentation); a batch that breaks a rule gets an error
+// wrapping ErrInvalid and nothing is written. Transfers whose ids are
+// already booked are skipped, so committing a batch again changes no balance
+// and inserts nothing (a new batches row records the attempt); one booked
+// before with another amount, unit, accounts or leg fails the whole batch
+// with ErrConflict. Consumer offsets only move forward. The transaction is
+// retried on serialization failures and deadlocks.
+func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
+	c, err := s.check(&b)
+	if err != nil {
+		return Committed{}, err
+	}
+	rows, err := s.transferRows(c.transfers)
+	if err != nil {
+		return Committed{}, err
+	}
+	acc := accountArrays(c.accounts)
+	iv := intervalArrays(b.Intervals)
+	pr := priceArrays(b.Prices)
+	off := offsetArrays(b.Offsets)
+
+	var out Committed
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		out = Committed{}
+		q := &pgx.Batch{}
+		if len(c.accounts) > 0 {
+			q.Queue(insertAccounts, acc.ids, acc.parties, acc.kinds, acc.units)
+		}
+		q.Queue(insertBatch, b.Source).QueryRow(func(r pgx.Row) error { return r.Scan(&out.BatchID) })
+		if len(rows) > 0 {
+			q.Queue(createCopyTable)
+			q.Queue(lockAccounts, acc.ids).QueryRow(func(r pgx.Row) error {
+				var n int
+				if err := r.Scan(&n); err != nil {
+					return err
+				}
+				if n != len(acc.ids) {
+					return fmt.Errorf("locked %d of the batch's %d accounts", n, len(acc.ids))
+				}
+				return nil
+			})
+		}
+		if err := tx.SendBatch(ctx, q).Close(); err != nil {
+			return err
+		}
+
+		if len(rows) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_copy"}, copyColumns, pgx.CopyFromRows(rows)); err != nil {
+				return fmt.Errorf("copy transfers: %w", err)
+			}
+		}
+
+		q = &pgx.Batch{}
+		if len(rows) > 0 {
+			q.Queue(book, out.BatchID).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Inserted) })
+		}
+		if len(b.Intervals) > 0 {
+			q.Queue(insertIntervals, iv.sites, iv.starts, iv.ends, iv.revisions, iv.periods,
+				iv.gross, iv.net, iv.export, iv.imports, iv.estimated, out.BatchID)
+		}
+		if len(pr.nodes) > 0 {
+			q.Queue(upsertPrices, pr.nodes, pr.markets, pr.starts, pr.ends, pr.prices)
+		}
+		if len(off.consumers) > 0 {
+			q.Queue(upsertOffsets, off.consumers, off.topics, off.partitions, off.next, out.BatchID)
+		}
+		if q.Len() > 0 {
+			if err := tx.SendBatch(ctx, q).Close(); err != nil {
+				return err
+			}
+		}
+
+		if out.Inserted < len(rows) {
+			return checkConflicts(ctx, tx, out.BatchID)
+		}
+		return nil
+	})
+	if err != nil {
+		return Committed{}, fmt.Errorf("ledger/postgres: commit: %w", err)
+	}
+	out.Duplicates = len(b.Transfers) - out.Inserted
+	return out, nil
+}
+
+// checkConflicts fails the transaction when a skipped transfer differs from
+// the one booked under its id.
+func checkConflicts(ctx context.Context, tx pgx.Tx, batchID int64) error {
+	rows, err := tx.Query(ctx, conflicts, batchID)
+	if err != nil {
+		return err
+	}
+	var found []string
+	var id, bookedAmt, bookedUnit, bookedDebit, bookedCredit, bookedLeg, amt, unit, debit, credit, leg string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &bookedAmt, &bookedUnit, &bookedDebit, &bookedCredit, &bookedLeg, &amt, &unit, &debit, &credit, &leg}, func() error {
+		found = append(found, fmt.Sprintf("%s is booked as %s %s %s→%s (%s), the batch has %s %s %s→%s (%s)",
+			id, bookedAmt, bookedUnit, bookedDebit, bookedCredit, bookedLeg, amt, unit, debit, credit, leg))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("transfer %s: %w", strings.Join(found, "; "), ErrConflict)
+	}
+	return nil
+}
+
+// transferRows turns the transfers into COPY rows (columns copyColumns).
+// Amounts are written at exactly their unit's scale, so a balance's text is
+// the same whatever exponent the computation left on a decimal. Facts a
+// transfer does not have are NULL: no contract on a grid leg, no price on an
+// energy leg.
+func (s *Store) transferRows(ts []*ledger.Transfer) ([][]any, error) {
+	rows := make([][]any, len(ts))
+	// Post gives all transfers of an interval one Readings slice: encode it
+	// once.
+	var lastRefs *ledger.ReadingRef
+	var lastLen int
+	var lastJSON any
+	for i, t := range ts {
+		var readings any
+		if len(t.Readings) > 0 {
+			if &t.Readings[0] == lastRefs && len(t.Readings) == lastLen {
+				readings = lastJSON
+			} else {
+				js, err := json.Marshal(t.Readings)
+				if err != nil {
+					return nil, fmt.Errorf("ledger/postgres: transfer %s readings: %w", uuidString(t.ID), err)
+				}
+				readings, lastRefs, lastLen, lastJSON = js, &t.Readings[0], len(t.Readings), js
+			}
+		}
+		var contractVer, price, priceCarried any
+		if t.Contract != "" {
+			contractVer = t.ContractVer
+		}
+		if !t.Price.IsZero() {
+			price, priceCarried = t.Price, t.PriceCarried
+		}
+		rows[i] = []any{
+			t.ID, t.Debit, t.Credit, string(t.Unit), t.Amount.Round(s.units[t.Unit]), string(t.Leg), t.Site,
+			t.IntervalStart, t.IntervalEnd, t.Period, t.Revision, nullString(t.Contract), contractVer,
+			nullDecimal(t.QuantityMWh), price, nullString(t.PriceNode), nullString(t.PriceMarket), nullTime(t.PriceStart), priceCarried,
+			readings,
+		}
+	}
+	return rows, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullDecimal(d decimal.Decimal) any {
+	if d.IsZero() {
+		return nil
+	}
+	return d
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// The parts of a batch as column arrays, for INSERT … SELECT FROM unnest:
+// one statement per table whatever the batch's size.
+
+type accountCols struct{ ids, parties, kinds, units []string }
+
+func accountArrays(as []account) accountCols {
+	var c accountCols
+	for _, a := range as {
+		c.ids = append(c.ids, a.id)
+		c.parties = append(c.parties, a.party)
+		c.kinds = append(c.kinds, string(a.kind))
+		c.units = append(c.units, string(a.unit))
+	}
+	return c
+}
+
+type intervalCols struct {
+	sites, periods              []string
+	starts, ends                []time.Time
+	revisions                   []int32
+	gross, net, export, imports []decimal.Decimal
+	estimated                   []bool
+}
+
+func intervalArrays(ivs []ledger.Interval) intervalCols {
+	var c intervalCols
+	for _, iv := range ivs {
+		c.sites = append(c.sites, iv.Site)
+		c.starts = append(c.starts, iv.Start)
+		c.ends = append(c.ends, iv.End)
+		c.revisions = append(c.revisions, int32(iv.Revision))
+		c.periods = append(c.periods, iv.Period)
+		c.gross = append(c.gross, iv.GrossMWh)
+		c.net = append(c.net, iv.NetMWh)
+		c.export = append(c.export, iv.ExportMWh)
+		c.imports = append(c.imports, iv.ImportMWh)
+		c.estimated = append(c.estimated, iv.Estimated)
+	}
+	return c
+}
+
+type priceCols struct {
+	nodes, markets []string
+	starts, ends   []time.Time
+	prices         []decimal.Decimal
+}
+
+// priceArrays keeps the last of the batch's prices for each node, market and
+// start (one statement cannot upsert a row twice), in key order.
+func priceArrays(ps []ledger.MarketPrice) priceCols {
+	type key struct {
+		node, market string
+		start        int64
+	}
+	last := map[key]int{}
+	for i, p := range ps {
+		last[key{p.Node, p.Market, p.Start.UnixNano()}] = i
+	}
+	idx := make([]int, 0, len(last))
+	for _, i := range last {
+		idx = append(idx, i)
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		return cmp.Or(strings.Compare(ps[a].Node, ps[b].Node), strings.Compare(ps[a].Market, ps[b].Market), ps[a].Start.Compare(ps[b].Start))
+	})
+	var c priceCols
+	for _, i := range idx {
+		p := ps[i]
+		c.nodes = append(c.nodes, p.Node)
+		c.markets = append(c.markets, p.Market)
+		c.starts = append(c.starts, p.Start)
+		c.ends = append(c.ends, p.End)
+		c.prices = append(c.prices, p.USDPerMWh)
+	}
+	return c
+}
+
+type offsetCols struct {
+	consumers, topics []string
+	partitions        []int32
+	next              []int64
+}
+
+// offsetArrays keeps the greatest of the batch's offsets for each consumer,
+// topic and partition, in key order (the order their rows are locked in).
+func offsetArrays(os []ledger.Offset) offsetCols {
+	type key struct {
+		consumer, topic string
+		partition       int
+	}
+	best := map[key]int64{}
+	for _, o := range os {
+		k := key{o.Consumer, o.Topic, o.Partition}
+		if n, ok := best[k]; !ok || o.Next > n {
+			best[k] = o.Next
+		}
+	}
+	keys := make([]key, 0, len(best))
+	for k := range best {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(strings.Compare(a.consumer, b.consumer), strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+	var c offsetCols
+	for _, k := range keys {
+		c.consumers = append(c.consumers, k.consumer)
+		c.topics = append(c.topics, k.topic)
+		c.partitions = append(c.partitions, int32(k.partition))
+		c.next = append(c.next, best[k])
+	}
+	return c
+}

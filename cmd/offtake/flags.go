@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -85,25 +85,21 @@ func brokers(c *cli.Context) []string {
 
 // loadContracts reads --contracts, or the embedded example.
 func loadContracts(c *cli.Context) (*contracts.Portfolio, string, error) {
-	files := c.StringSlice("contracts")
-	if len(files) == 0 {
+	names := c.StringSlice("contracts")
+	if len(names) == 0 {
 		p, err := contracts.LoadFiles(examples.Files, examples.Default)
 		return p, "embedded " + examples.Default, err
 	}
-	abs := make([]string, len(files))
-	for i, f := range files {
-		a, err := filepath.Abs(f)
-		if err != nil {
-			return nil, "", err
-		}
-		abs[i] = strings.TrimPrefix(a, "/")
-		if _, err := os.Stat(a); err != nil {
-			return nil, "", usagef("--contracts: %s", err)
-		}
-	}
-	p, err := contracts.LoadFiles(os.DirFS("/"), abs...)
-	return p, strings.Join(files, ", "), err
+	p, err := contracts.LoadFiles(osFiles{}, names...)
+	return p, strings.Join(names, ", "), err
 }
+
+// osFiles reads files by the names the user gave, so messages name them the
+// same way (fs.FS paths cannot be absolute or climb with "..").
+type osFiles struct{}
+
+func (osFiles) Open(name string) (fs.File, error)    { return os.Open(name) }
+func (osFiles) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
 
 // databaseURL is --database-url, or a sentence telling how to give one.
 func databaseURL(c *cli.Context) (string, error) {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/offtake/offtake"
@@ -47,8 +48,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if msg := exit.Error(); msg != "" {
 			fmt.Fprintln(stderr, "offtake:", msg)
 		}
+		if exit.ExitCode() == 3 { // urfave/cli: unknown command
+			return exitBadInput
+		}
 		return exit.ExitCode()
-	case offtake.IsUserError(err), isUsage(err):
+	case offtake.IsUserError(err), isUsage(err), strings.HasPrefix(err.Error(), "Required flag"):
 		fmt.Fprintln(stderr, "offtake:", err)
 		return exitBadInput
 	default:
@@ -70,7 +74,7 @@ func isUsage(err error) bool {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "offtake",
 		Usage: "settle power purchase agreements between a plant and its co-located loads",
 		Description: "offtake reads interval meter readings and market prices from Kafka, allocates each interval's\n" +
@@ -97,6 +101,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err.Error()}
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() prints and maps errors
+	}
+	markUsageErrors(app.Commands)
+	return app
+}
+
+// markUsageErrors makes every command's flag mistakes usage errors (exit 2).
+func markUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
+		markUsageErrors(c.Subcommands)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/offtake/offtake/settlement/files"
 	"github.com/offtake/offtake/simulate"
 	"github.com/offtake/offtake/stream"
+	"github.com/segmentio/kafka-go"
 	"github.com/shopspring/decimal"
 )
 
@@ -129,6 +130,22 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("dead letters %d %v, duplicates %d; want 1 invalid_value and 1 duplicate", stats.DeadLetters, stats.DeadByReason, stats.Duplicates)
 	}
 
+	t.Run("the malformed message is on the dead-letter topic with its reason", func(t *testing.T) {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.broker.Addrs(), Topic: pl.topics.DeadLetter, Partition: 0, MaxWait: 100 * time.Millisecond})
+		defer r.Close()
+		m, err := r.FetchMessage(pl.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if !bytes.Contains(m.Value, []byte(`"value":"NaN"`)) || h["offtake-source-topic"] != pl.topics.Generation ||
+			h["offtake-source-offset"] == "" || h["offtake-reason-code"] != "invalid_value" || !strings.Contains(h["offtake-reason"], "NaN") {
+			t.Fatalf("dead letter %s with headers %v", m.Value, h)
+		}
+	})
 	t.Run("energy conserved per interval against the meter readings", func(t *testing.T) {
 		pl.checkConservation(t)
 	})

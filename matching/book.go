@@ -9,6 +9,10 @@ import (
 	"github.com/shopspring/decimal"
 )
 
+// defaultLookback bounds how far back an estimate looks when closed intervals
+// are retained without limit.
+const defaultLookback = 7 * 24 * time.Hour
+
 // book is one site's interval book.
 type book struct {
 	site      *contracts.Site
@@ -17,18 +21,18 @@ type book struct {
 	grace     time.Duration
 	meters    map[string]int // meter id → index in site.Meters
 	gross     int
-	station   int // -1: none
-	loads     []int          // site meter index of each load, in site order
-	loadOf    map[int]int    // site meter index → load index
+	station   int         // -1: none
+	loads     []int       // site meter index of each load, in site order
+	loadOf    map[int]int // site meter index → load index
 	contracts []*contracts.Contract
 	capWh     []Wh // per contract: capacity over one interval, 0 = none
 	nodes     []string
 	open      map[int64]*openInterval
 	closed    map[int64]struct{}
-	floor     time.Time // readings before this are late, whatever closed says
+	history   map[int64][]Wh // energy per site meter of each retained closed interval, for estimates
+	floor     time.Time      // readings before this are late, whatever closed says
 	watermark time.Time
-	last      []ReadingRef // latest reading per meter, for estimates
-	hasLast   []bool
+	lookback  int // how many intervals back an estimate looks for the meter's latest value
 }
 
 type openInterval struct {
@@ -42,10 +46,16 @@ func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, erro
 	b := &book{
 		site: s, cfg: cfg, interval: s.Interval(),
 		meters: map[string]int{}, station: -1, gross: -1, loadOf: map[int]int{},
-		open: map[int64]*openInterval{}, closed: map[int64]struct{}{},
-		last: make([]ReadingRef, len(s.Meters)), hasLast: make([]bool, len(s.Meters)),
+		open: map[int64]*openInterval{}, closed: map[int64]struct{}{}, history: map[int64][]Wh{},
+	}
+	if b.interval <= 0 {
+		return nil, fmt.Errorf("matching: site %s has an interval of %d minutes", s.ID, s.IntervalMinutes)
 	}
 	b.grace = time.Duration(cfg.GraceIntervals) * b.interval
+	b.lookback = int(defaultLookback / b.interval)
+	if cfg.RetainClosed > 0 {
+		b.lookback = int(cfg.RetainClosed / b.interval)
+	}
 	nodes := map[string]bool{s.GeneratorNode: true}
 	for i, m := range s.Meters {
 		b.meters[m.ID] = i
@@ -143,7 +153,6 @@ func (b *book) add(m int, r Reading) Outcome {
 		iv.n++
 	}
 	iv.readings[m] = ref
-	b.last[m], b.hasLast[m] = ref, true // the estimate for a missing reading: readings mostly arrive in order
 	if r.End.After(b.watermark) {
 		b.watermark = r.End
 	}
@@ -166,8 +175,14 @@ func (b *book) closeReady(e *Engine) []Result {
 		if !ok {
 			continue // waiting for a price
 		}
-		delete(b.open, iv.start.Unix())
-		b.closed[iv.start.Unix()] = struct{}{}
+		key := iv.start.Unix()
+		delete(b.open, key)
+		b.closed[key] = struct{}{}
+		energy := make([]Wh, len(iv.readings))
+		for m, r := range iv.readings {
+			energy[m] = r.Energy
+		}
+		b.history[key] = energy
 		out = append(out, res)
 	}
 	b.prune()
@@ -187,11 +202,29 @@ func (b *book) prune() {
 	if !floor.After(b.floor) {
 		return
 	}
+	from := b.floor
 	b.floor = floor
-	for k := range b.closed {
-		if time.Unix(k, 0).Before(floor) {
-			delete(b.closed, k)
+	// The floor moves an interval at a time: forget the intervals it passed
+	// rather than scanning the whole window on every close. A first floor, a
+	// jump of the watermark, or keys off the interval grid (MarkClosed takes
+	// any instant) fall back to a scan, which bounds the maps either way.
+	steps := int(floor.Sub(from) / b.interval)
+	if from.IsZero() || steps > len(b.closed)+len(b.history) || len(b.closed) > b.lookback+1 {
+		for k := range b.closed {
+			if time.Unix(k, 0).Before(floor) {
+				delete(b.closed, k)
+			}
 		}
+		for k := range b.history {
+			if time.Unix(k, 0).Before(floor) {
+				delete(b.history, k)
+			}
+		}
+		return
+	}
+	for t := from.Truncate(b.interval); t.Before(floor); t = t.Add(b.interval) {
+		delete(b.closed, t.Unix())
+		delete(b.history, t.Unix())
 	}
 }
 
@@ -251,17 +284,39 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 }
 
 // fillMissing estimates readings that did not arrive by the grace: the
-// meter's latest value carried forward (zero if it never reported), marked
-// estimated. A later actual reading is a correction.
+// meter's value in the latest earlier interval carried forward (zero if it
+// has none within the lookback), marked estimated, version 0. A later actual
+// reading is a correction.
+//
+// The value is looked up by interval start, not taken from the reading that
+// arrived last: readings of later intervals arrive before an interval closes
+// on the grace, and the estimate must not depend on their order.
 func (b *book) fillMissing(iv *openInterval) {
 	for m, got := range iv.got {
 		if got {
 			continue
 		}
-		ref := ReadingRef{Meter: b.site.Meters[m].ID, Quality: Estimated, Version: 0}
-		if b.hasLast[m] {
-			ref.Energy = b.last[m].Energy
-		}
-		iv.readings[m] = ref
+		iv.readings[m] = ReadingRef{Meter: b.site.Meters[m].ID, Energy: b.previous(m, iv.start), Quality: Estimated, Version: 0}
 	}
+}
+
+// previous is meter m's energy in the latest interval before start that the
+// book knows of: closed (its reading or estimate) or still open with the
+// meter's reading; zero if there is none within the lookback.
+func (b *book) previous(m int, start time.Time) Wh {
+	t := start
+	for range b.lookback {
+		t = t.Add(-b.interval)
+		if t.Before(b.floor) {
+			break
+		}
+		key := t.Unix()
+		if h, ok := b.history[key]; ok {
+			return h[m]
+		}
+		if iv, ok := b.open[key]; ok && iv.got[m] {
+			return iv.readings[m].Energy
+		}
+	}
+	return 0
 }

@@ -90,8 +90,10 @@ func (e *Engine) Watermark(site string) time.Time {
 // the ledger after a restart): readings for it are then Late, not a new book.
 func (e *Engine) MarkClosed(site string, start time.Time) {
 	if b, ok := e.sites[site]; ok {
-		b.closed[start.Unix()] = struct{}{}
 		delete(b.open, start.Unix())
+		if !start.Before(b.floor) { // older ones are late anyway: remembering them would only grow the map
+			b.closed[start.Unix()] = struct{}{}
+		}
 	}
 }
 
@@ -159,8 +161,10 @@ func (e *Engine) price(node string, start, end time.Time, carry bool) (PriceRef,
 	if p, ok := np.covering(start, end); ok {
 		return PriceRef{Node: node, Market: p.Market, Start: p.Start, USDPerMWh: p.USDPerMWh}, true
 	}
-	if carry && np.hasLatest && !np.latest.Start.After(start) {
-		p := np.latest
+	if !carry {
+		return PriceRef{}, false
+	}
+	if p, ok := np.before(start); ok {
 		return PriceRef{Node: node, Market: p.Market, Start: p.Start, USDPerMWh: p.USDPerMWh, CarriedFrom: true}, true
 	}
 	return PriceRef{}, false
@@ -169,10 +173,8 @@ func (e *Engine) price(node string, start, end time.Time, carry bool) (PriceRef,
 // nodePrices holds one node's prices, keyed by start; prices of several
 // lengths (hourly, 15-minute) can mix.
 type nodePrices struct {
-	byStart   map[int64]Price
-	lengths   []time.Duration
-	latest    Price
-	hasLatest bool
+	byStart map[int64]Price
+	lengths []time.Duration
 }
 
 func (np *nodePrices) add(p Price) {
@@ -185,9 +187,21 @@ func (np *nodePrices) add(p Price) {
 	if !found {
 		np.lengths = append(np.lengths, d)
 	}
-	if !np.hasLatest || p.Start.After(np.latest.Start) {
-		np.latest, np.hasLatest = p, true
+}
+
+// before is the node's latest price that starts at or before t. It is looked
+// up by start among the prices held, not taken from the price that arrived
+// last: prices of later intervals may already be in, and a gap in the prices
+// must neither stall the book nor depend on arrival order.
+func (np *nodePrices) before(t time.Time) (Price, bool) {
+	var best Price
+	found := false
+	for _, p := range np.byStart {
+		if !p.Start.After(t) && (!found || p.Start.After(best.Start)) {
+			best, found = p, true
+		}
 	}
+	return best, found
 }
 
 func (np *nodePrices) covering(start, end time.Time) (Price, bool) {

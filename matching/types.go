@@ -69,10 +69,10 @@ type Price struct {
 
 // PriceRef is the price an interval's leg was valued at and where it came from.
 type PriceRef struct {
-	Node      string
-	Market    string
-	Start     time.Time // start of the price's own interval
-	USDPerMWh decimal.Decimal
+	Node        string
+	Market      string
+	Start       time.Time // start of the price's own interval
+	USDPerMWh   decimal.Decimal
 	CarriedFrom bool // true when no price covered the interval and the node's latest earlier price was used
 }
 

@@ -9,9 +9,12 @@ package messages
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/offtake/offtake/matching"
 	"github.com/shopspring/decimal"
@@ -155,12 +158,30 @@ func strict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fieldErr("", "not a valid message: %s", err)
+		return decodeErr(err)
 	}
-	if dec.More() {
-		return fieldErr("", "trailing data after the JSON object")
+	// Only JSON white space may follow the object. (Decoder.More alone
+	// misses a stray '}' or ']', which it takes for the end of a container.)
+	for _, c := range data[dec.InputOffset():] {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return fieldErr("", "trailing data after the JSON object")
+		}
 	}
 	return nil
+}
+
+// decodeErr names the field at fault in an encoding/json error when there is one.
+func decodeErr(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return fieldErr(typeErr.Field, "a JSON %s is not a %s", typeErr.Value, typeErr.Type)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if name, err := strconv.Unquote(name); err == nil {
+			return fieldErr(name, "unknown field")
+		}
+	}
+	return fieldErr("", "not a valid message: %s", err)
 }
 
 func required(field, v string) (string, error) {
@@ -216,7 +237,7 @@ func number(field string, raw json.RawMessage) (decimal.Decimal, error) {
 func EncodeReading(r matching.Reading) []byte {
 	return appendJSON(nil, [][2]string{
 		{"site", r.Site}, {"meter", r.Meter},
-		{"start", r.Start.UTC().Format(time.RFC3339)}, {"end", r.End.UTC().Format(time.RFC3339)},
+		{"start", formatTime(r.Start)}, {"end", formatTime(r.End)},
 		{"value", r.Energy.MWh().Shift(3).StringFixed(3)}, {"unit", "kWh"},
 		{"quality", string(r.Quality)},
 	}, r.Version)
@@ -226,10 +247,14 @@ func EncodeReading(r matching.Reading) []byte {
 func EncodePrice(p matching.Price) []byte {
 	return appendJSON(nil, [][2]string{
 		{"node", p.Node}, {"market", p.Market},
-		{"start", p.Start.UTC().Format(time.RFC3339)}, {"end", p.End.UTC().Format(time.RFC3339)},
+		{"start", formatTime(p.Start)}, {"end", formatTime(p.End)},
 		{"price", p.USDPerMWh.String()}, {"currency", "USD"}, {"unit", "MWh"},
 	}, 0)
 }
+
+// formatTime writes an instant in UTC, RFC 3339, with fractional seconds only
+// when it has them, so that decoding gives back the same instant.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func appendJSON(b []byte, fields [][2]string, version int) []byte {
 	b = append(b, '{')
@@ -237,13 +262,50 @@ func appendJSON(b []byte, fields [][2]string, version int) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, f[0])
+		b = appendString(b, f[0])
 		b = append(b, ':')
-		b = strconv.AppendQuote(b, f[1])
+		b = appendString(b, f[1])
 	}
 	if version > 0 {
 		b = append(b, `,"version":`...)
 		b = strconv.AppendInt(b, int64(version), 10)
 	}
 	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. (strconv.Quote is Go syntax, not
+// JSON: it writes \a, \v and \x.. escapes that JSON does not have.) Invalid
+// UTF-8 becomes U+FFFD, as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

@@ -1,6 +1,7 @@
 package matching
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 	"time"
@@ -31,8 +32,18 @@ type book struct {
 	closed    map[int64]struct{}
 	history   map[int64][]Wh // energy per site meter of each retained closed interval, for estimates
 	floor     time.Time      // readings before this are late, whatever closed says
+	lookback  int            // how many intervals back an estimate looks for the meter's latest value
+	queue     startHeap      // starts of open intervals, for closing on the grace
+	waiting   []*openInterval
+
+	// The watermark is the latest interval end seen on the slower of the
+	// site's reading streams (generation and consumption topics): a stream
+	// read ahead of the other must not close intervals whose other meters
+	// are simply not read yet.
+	streamOf  []int        // site meter index → stream (0 generation, 1 consumption)
+	streamEnd [2]time.Time // latest end seen per stream
+	hasStream [2]bool
 	watermark time.Time
-	lookback  int // how many intervals back an estimate looks for the meter's latest value
 }
 
 type openInterval struct {
@@ -40,6 +51,21 @@ type openInterval struct {
 	readings   []ReadingRef
 	got        []bool
 	n          int
+	ready      bool // complete or past the grace: closes once priced
+}
+
+// startHeap is a min-heap of interval starts (unix seconds).
+type startHeap []int64
+
+func (h startHeap) Len() int           { return len(h) }
+func (h startHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h startHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *startHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *startHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, error) {
@@ -57,8 +83,13 @@ func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, erro
 		b.lookback = int(cfg.RetainClosed / b.interval)
 	}
 	nodes := map[string]bool{s.GeneratorNode: true}
+	b.streamOf = make([]int, len(s.Meters))
 	for i, m := range s.Meters {
 		b.meters[m.ID] = i
+		if !m.Kind.Generation() {
+			b.streamOf[i] = 1
+		}
+		b.hasStream[b.streamOf[i]] = true
 		switch m.Kind {
 		case contracts.MeterGross:
 			b.gross = i
@@ -130,22 +161,24 @@ func (b *book) isClosed(start time.Time) bool {
 	return ok
 }
 
-// add files a valid reading.
-func (b *book) add(m int, r Reading) Outcome {
+// add files a valid reading and returns the interval it went to (nil when
+// the reading had no effect).
+func (b *book) add(m int, r Reading) (Outcome, *openInterval) {
 	if b.isClosed(r.Start) {
-		return Late
+		return Late, nil
 	}
 	key := r.Start.Unix()
 	iv := b.open[key]
 	if iv == nil {
 		iv = &openInterval{start: r.Start, end: r.End, readings: make([]ReadingRef, len(b.site.Meters)), got: make([]bool, len(b.site.Meters))}
 		b.open[key] = iv
+		heap.Push(&b.queue, key)
 	}
 	ref := ReadingRef{Meter: r.Meter, Energy: r.Energy, Quality: r.Quality, Version: r.Version}
 	out := Accepted
 	if iv.got[m] {
 		if r.Version <= iv.readings[m].Version {
-			return Duplicate
+			return Duplicate, nil
 		}
 		out = Restated
 	} else {
@@ -153,18 +186,49 @@ func (b *book) add(m int, r Reading) Outcome {
 		iv.n++
 	}
 	iv.readings[m] = ref
-	if r.End.After(b.watermark) {
-		b.watermark = r.End
-	}
-	return out
+	b.advance(b.streamOf[m], r.End)
+	return out, iv
 }
 
-// closeReady closes every open interval that is complete and priced, or past
-// the grace, in start order.
-func (b *book) closeReady(e *Engine) []Result {
+// advance moves a stream's latest end and the site's watermark with it.
+func (b *book) advance(stream int, end time.Time) {
+	if !end.After(b.streamEnd[stream]) {
+		return
+	}
+	b.streamEnd[stream] = end
+	wm := b.streamEnd[stream]
+	for s, has := range b.hasStream {
+		if has && b.streamEnd[s].Before(wm) {
+			wm = b.streamEnd[s]
+		}
+	}
+	b.watermark = wm
+}
+
+// closeReady closes, in start order, what may have become ready: the touched
+// interval if it is complete, every interval the watermark has passed by the
+// grace, and the intervals that were ready but waiting for a price. Its cost
+// is bounded by what closes, not by how many intervals are open.
+//
+// Intervals waiting for a price are retried only when retry is set (a price
+// arrived, or the watermark moved so a price may now be carried forward).
+func (b *book) closeReady(e *Engine, touched *openInterval, retry bool) []Result {
 	var ready []*openInterval
-	for _, iv := range b.open {
-		if iv.n == len(b.site.Meters) || b.pastGrace(iv) {
+	if retry {
+		ready, b.waiting = b.waiting, nil
+	}
+	if touched != nil && !touched.ready && touched.n == len(b.site.Meters) {
+		touched.ready = true
+		ready = append(ready, touched)
+	}
+	for len(b.queue) > 0 {
+		iv, open := b.open[b.queue[0]]
+		if open && !b.pastGrace(iv) {
+			break
+		}
+		heap.Pop(&b.queue)
+		if open && !iv.ready {
+			iv.ready = true
 			ready = append(ready, iv)
 		}
 	}
@@ -173,7 +237,8 @@ func (b *book) closeReady(e *Engine) []Result {
 	for _, iv := range ready {
 		res, ok := b.allocate(e, iv)
 		if !ok {
-			continue // waiting for a price
+			b.waiting = append(b.waiting, iv) // closes when its price arrives
+			continue
 		}
 		key := iv.start.Unix()
 		delete(b.open, key)

@@ -110,11 +110,12 @@ func (e *Engine) AddReading(r Reading) (Outcome, []Result, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := b.add(m, r)
+	wm := b.watermark
+	out, iv := b.add(m, r)
 	if out == Late || out == Duplicate {
 		return out, nil, nil
 	}
-	return out, b.closeReady(e), nil
+	return out, b.closeReady(e, iv, !b.watermark.Equal(wm)), nil
 }
 
 // AddPrice files a market price and returns the intervals it lets close.
@@ -136,7 +137,7 @@ func (e *Engine) AddPrice(p Price) ([]Result, error) {
 	for _, id := range e.siteIDs() {
 		b := e.sites[id]
 		if b.usesNode(p.Node) {
-			out = append(out, b.closeReady(e)...)
+			out = append(out, b.closeReady(e, nil, true)...)
 		}
 	}
 	return out, nil

@@ -275,8 +275,13 @@ func TestEngineClosesAfterGrace(t *testing.T) {
 	}
 	// ... and closes when a reading brings it to end + grace: the interval
 	// starting at t0+1h ends at t0+75m = (t0+15m) + 4 × 15m.
+	// The watermark is that of the slower stream: the generation meters alone
+	// reaching it close nothing, a load reading too closes the interval.
 	next := usual(t0.Add(time.Hour))
-	_, res := te.add(next[0])
+	if _, res := te.add(next[0]); len(res) != 0 {
+		t.Fatalf("generation stream alone past the grace closed %d intervals", len(res))
+	}
+	_, res := te.add(next[2])
 	if len(res) != 1 || !res[0].Start.Equal(t0) {
 		t.Fatalf("watermark at end + grace: %d results, want the interval at %s", len(res), t0)
 	}
@@ -304,7 +309,7 @@ func TestEngineEstimatesZeroForAMeterThatNeverReported(t *testing.T) {
 	te.addHourlyPrices(t0, t0.Add(time.Hour))
 	rs := usual(t0)
 	te.addAll(rs[:4]) // cedar never reports
-	res := te.addAll(usual(t0.Add(quarter))[:1])
+	res := te.addAll(usual(t0.Add(quarter))[:3]) // both streams move past the grace
 	if len(res) != 1 {
 		t.Fatalf("%d results, want 1", len(res))
 	}
@@ -757,4 +762,29 @@ func TestEngineRandomStream(t *testing.T) {
 			rt.Fatalf("%d intervals open with the watermark past them all", te.Open())
 		}
 	})
+}
+
+// One topic's partition can be read far ahead of the other's: the site's
+// watermark is the slower stream's, so nothing closes on the grace before
+// the lagging stream's readings arrive, and nothing is estimated.
+func TestEngineStreamReadAheadClosesNothingEarly(t *testing.T) {
+	te := newTestEngine(t, DefaultConfig())
+	te.addHourlyPrices(t0, t0.Add(6*time.Hour))
+	var gen, load []Reading
+	for i := 0; i < 20; i++ {
+		rs := usual(t0.Add(time.Duration(i) * quarter))
+		gen, load = append(gen, rs[:2]...), append(load, rs[2:]...)
+	}
+	if res := te.addAll(load); len(res) != 0 {
+		t.Fatalf("consumption stream alone closed %d intervals", len(res))
+	}
+	res := te.addAll(gen)
+	if len(res) != 20 {
+		t.Fatalf("%d intervals closed, want 20", len(res))
+	}
+	for _, r := range res {
+		if r.Estimated() {
+			t.Fatalf("interval %s closed with an estimate", r.Start)
+		}
+	}
 }

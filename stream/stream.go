@@ -40,7 +40,7 @@ type Config struct {
 	Brokers        []string
 	Topics         Topics
 	Consumer       string          // the name offsets are stored under in PostgreSQL
-	Engine         matching.Config // interval closing rules
+	Engine         matching.Config // interval closing rules (zero: matching.DefaultConfig)
 	FlushIntervals int             // book after this many closed intervals (default 2,000)
 	FlushEvery     time.Duration   // and at least this often (default 500 ms)
 	UntilCaughtUp  bool            // stop once every partition reaches the end it had at start
@@ -100,6 +100,9 @@ func Run(ctx context.Context, cfg Config, p *contracts.Portfolio, store Ledger) 
 }
 
 func withDefaults(cfg Config) Config {
+	if cfg.Engine == (matching.Config{}) {
+		cfg.Engine = matching.DefaultConfig()
+	}
 	if cfg.FlushIntervals <= 0 {
 		cfg.FlushIntervals = 2000
 	}
@@ -358,6 +361,7 @@ func (r *runner) handleReading(i int, m kafka.Message) ([]matching.Result, error
 		r.stats.Duplicates++
 	case matching.Late:
 		r.stats.Late++
+		r.cfg.Log.Debug("late reading", "place", fmt.Sprintf("%s/%d/%d", pt.tp.Topic, pt.tp.Partition, m.Offset), "site", rd.Site, "meter", rd.Meter, "start", rd.Start)
 	default:
 		k := ikey{rd.Site, rd.Start.Unix()}
 		if _, held := pt.pending[k]; !held {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/offtake/offtake/contracts"
@@ -47,7 +49,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			d := demo{w: c.App.Writer, p: p, period: period, seed: c.Int64("seed"), out: c.String("out"), bad: c.Bool("bad-messages")}
-			d.step("contracts: %s: %d sites, %d contracts", from, len(p.Sites), len(p.Contracts))
+			d.step("contracts: %s: sites %d, contracts %d", from, len(p.Sites), len(p.Contracts))
 			url, stop, err := d.database(c.Context, c.String("database-url"), c.String("database"))
 			if err != nil {
 				return err
@@ -148,8 +150,8 @@ func (d *demo) run(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
-	d.step("engine: %d intervals closed, %d transfers booked in %d batches; %d duplicates, %d dead letters %v",
-		stats.IntervalsClosed, stats.Transfers, stats.Batches, stats.Duplicates, stats.DeadLetters, stats.DeadByReason)
+	d.step("engine: %d intervals closed, %d transfers booked in %d batches; %d duplicate(s), %d dead letter(s)%s",
+		stats.IntervalsClosed, stats.Transfers, stats.Batches, stats.Duplicates, stats.DeadLetters, reasons(stats.DeadByReason))
 	if err := d.showDeadLetters(ctx, b.Addrs(), t.DeadLetter); err != nil {
 		return err
 	}
@@ -237,4 +239,21 @@ func (d *demo) summary(sts []settlement.Statement, grid []settlement.GridSummary
 	}
 	tw.Flush()
 	fmt.Fprintf(d.w, "\nInvoices are in %s/%s/<counterparty>/. Done in %.1fs.\n", d.out, d.period, time.Since(d.start).Seconds())
+}
+
+// reasons formats dead-letter counts by reason: " (invalid_value: 1)".
+func reasons(by map[string]int64) string {
+	if len(by) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, by[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -127,9 +127,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("closed %d intervals (open %d), want %d", stats.IntervalsClosed, stats.OpenIntervals, wantIntervals)
 	}
 	if stats.DeadLetters != 1 || stats.DeadByReason["invalid_value"] != 1 || stats.Duplicates != 1 {
-		t.Fatalf("dead letters %d %v, duplicates %d; want 1 invalid_value and 1 duplicate", stats.DeadLetters, stats.DeadByReason, stats.Duplicates)
+		t.Fatalf("dead letters %d %v, duplicates %d; want 1 invalid_value and 1 duplicate; stats %+v", stats.DeadLetters, stats.DeadByReason, stats.Duplicates, stats)
 	}
 
+	var estimated int
+	if err := pl.store.Pool().QueryRow(pl.ctx, `SELECT count(*) FROM intervals WHERE estimated`).Scan(&estimated); err != nil || estimated != 0 || stats.Late != 0 {
+		t.Fatalf("%d intervals estimated and %d readings late with every reading published (%v)", estimated, stats.Late, err)
+	}
 	t.Run("the malformed message is on the dead-letter topic with its reason", func(t *testing.T) {
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.broker.Addrs(), Topic: pl.topics.DeadLetter, Partition: 0, MaxWait: 100 * time.Millisecond})
 		defer r.Close()

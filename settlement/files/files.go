@@ -16,6 +16,7 @@ import (
 
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/settlement"
+	"github.com/shopspring/decimal"
 )
 
 // Schema names the JSON invoice format.
@@ -78,7 +79,7 @@ func CSV(st *settlement.Statement) ([]byte, error) {
 	rows := [][]string{{"invoice", "line", "kind", "description", "quantity", "unit", "rate_usd_per_mwh", "amount_usd"}}
 	for i, l := range st.Lines {
 		rows = append(rows, []string{st.InvoiceID, strconv.Itoa(i + 1), l.Kind, l.Description,
-			l.QuantityMWh.StringFixed(6), "MWh", l.RateUSD.StringFixed(2), l.AmountUSD.StringFixed(2)})
+			l.QuantityMWh.StringFixed(6), "MWh", rate(l.RateUSD), l.AmountUSD.StringFixed(2)})
 	}
 	rows = append(rows, []string{st.InvoiceID, "", "total", "Total due (USD)", st.EnergyMWh.StringFixed(6), "MWh", "", st.TotalUSD.StringFixed(2)})
 	if err := w.WriteAll(rows); err != nil {
@@ -140,7 +141,7 @@ func JSON(st *settlement.Statement) ([]byte, error) {
 	}
 	for i, l := range st.Lines {
 		doc.Lines = append(doc.Lines, lineJSON{Line: i + 1, Kind: l.Kind, Description: l.Description,
-			Quantity: l.QuantityMWh.StringFixed(6), Unit: "MWh", Rate: l.RateUSD.StringFixed(2),
+			Quantity: l.QuantityMWh.StringFixed(6), Unit: "MWh", Rate: rate(l.RateUSD),
 			Amount: l.AmountUSD.StringFixed(2), ExactAmount: l.ExactUSD.String()})
 	}
 	data, err := json.MarshalIndent(doc, "", "  ")
@@ -148,4 +149,9 @@ func JSON(st *settlement.Statement) ([]byte, error) {
 		return nil, err
 	}
 	return append(data, '\n'), nil
+}
+
+// rate writes a price with at least two decimals and all the ones it has.
+func rate(d decimal.Decimal) string {
+	return d.StringFixed(max(2, -d.Exponent()))
 }

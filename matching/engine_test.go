@@ -308,7 +308,7 @@ func TestEngineEstimatesZeroForAMeterThatNeverReported(t *testing.T) {
 	te := newTestEngine(t, Config{GraceIntervals: 1, RetainClosed: 24 * time.Hour})
 	te.addHourlyPrices(t0, t0.Add(time.Hour))
 	rs := usual(t0)
-	te.addAll(rs[:4]) // cedar never reports
+	te.addAll(rs[:4])                            // cedar never reports
 	res := te.addAll(usual(t0.Add(quarter))[:3]) // both streams move past the grace
 	if len(res) != 1 {
 		t.Fatalf("%d results, want 1", len(res))

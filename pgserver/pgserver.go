@@ -252,8 +252,8 @@ func (s *Server) EnsureDatabase(ctx context.Context, name string) (string, error
 	return dbURL, nil
 }
 
-// dropDatabase drops name if it exists, closing its connections first.
-func (s *Server) dropDatabase(ctx context.Context, name string) error {
+// DropDatabase drops name if it exists, closing its connections first.
+func (s *Server) DropDatabase(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}

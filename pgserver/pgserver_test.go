@@ -85,7 +85,7 @@ func TestCreateDatabase(t *testing.T) {
 	ctx := testContext(t)
 	srv := findServer(t)
 	name := testDatabaseName("pgserver_create", strconv.FormatInt(time.Now().UnixNano()%1e8, 16))
-	t.Cleanup(func() { srv.dropDatabase(context.Background(), name) })
+	t.Cleanup(func() { srv.DropDatabase(context.Background(), name) })
 
 	dbURL, err := srv.CreateDatabase(ctx, name, false)
 	if err != nil {
@@ -123,7 +123,7 @@ func TestCreateDatabase(t *testing.T) {
 	}
 	conn2.Close(ctx)
 
-	if err := srv.dropDatabase(ctx, name); err != nil {
+	if err := srv.DropDatabase(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	if databaseExists(t, ctx, srv, name) {

@@ -72,7 +72,7 @@ func NewTestDatabase(t testing.TB) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := srv.dropDatabase(ctx, name); err != nil {
+		if err := srv.DropDatabase(ctx, name); err != nil {
 			t.Errorf("pgserver: %v", err)
 		}
 	})

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/offtake/offtake/pgserver"
+)
+
+// TestDemoCommand runs `offtake demo` itself, in a database of its own, and
+// checks what a user sees and gets.
+func TestDemoCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo settles a whole month")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := pgserver.Find(ctx, pgserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	db := fmt.Sprintf("offtake_test_demo_%08x", rand.Uint32())
+	out := t.TempDir()
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("OFFTAKE_DATABASE_URL", "")
+	code, stdout, stderr := runCLI(t, nil, "demo", "--database", db, "--out", out)
+	defer srv.DropDatabase(context.Background(), db)
+	if code != exitOK {
+		t.Fatalf("demo exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"2972 intervals closed", "1 duplicate(s), 1 dead letter(s) (invalid_value: 1)",
+		"ledger verify: every invariant holds", "ppa-northwind", "ppa-helios", "ppa-cedar", "mesa-ridge",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "2028-03", "*", "*"))
+	if len(files) != 6 {
+		t.Fatalf("%d invoice files: %v", len(files), files)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+}

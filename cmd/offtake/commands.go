@@ -304,7 +304,7 @@ func settleCommand() *cli.Command {
 			&cli.StringFlag{Name: "counterparty", Usage: "only this buyer's contracts", EnvVars: env("counterparty")},
 		},
 		Action: func(c *cli.Context) error {
-			sts, _, err := statements(c)
+			sts, err := statements(c)
 			if err != nil {
 				return err
 			}
@@ -332,7 +332,7 @@ func invoicesCommand() *cli.Command {
 			&cli.StringFlag{Name: "counterparty", Usage: "only this buyer's invoices", EnvVars: env("counterparty")},
 		},
 		Action: func(c *cli.Context) error {
-			sts, _, err := statements(c)
+			sts, err := statements(c)
 			if err != nil {
 				return err
 			}
@@ -352,29 +352,25 @@ func invoicesCommand() *cli.Command {
 
 // statements builds the period's statements from the ledger, filtered by
 // --contract and --counterparty.
-func statements(c *cli.Context) ([]settlement.Statement, *postgres.Store, error) {
+func statements(c *cli.Context) ([]settlement.Statement, error) {
 	p, _, err := loadContracts(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	period, err := parsePeriod(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	url, err := databaseURL(c)
+	store, err := openStore(c)
 	if err != nil {
-		return nil, nil, err
-	}
-	store, err := postgres.Open(c.Context, url)
-	if err != nil {
-		return nil, nil, connectError(url, err)
+		return nil, err
 	}
 	defer store.Close()
 	sts, err := settle(c.Context, p, store, period)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return filterStatements(sts, c.String("contract"), c.String("counterparty")), nil, nil
+	return filterStatements(sts, c.String("contract"), c.String("counterparty")), nil
 }
 
 func settle(ctx context.Context, p *contracts.Portfolio, store *postgres.Store, period contracts.Period) ([]settlement.Statement, error) {
@@ -418,13 +414,9 @@ func ledgerCommand() *cli.Command {
 					"sum of its transfers, and that every transfer's accounts hold its unit.",
 				Flags: []cli.Flag{databaseFlag(), outputFlag()},
 				Action: func(c *cli.Context) error {
-					url, err := databaseURL(c)
+					store, err := openStore(c)
 					if err != nil {
 						return err
-					}
-					store, err := postgres.Open(c.Context, url)
-					if err != nil {
-						return connectError(url, err)
 					}
 					defer store.Close()
 					rep, err := store.Verify(c.Context)
@@ -453,13 +445,9 @@ func ledgerCommand() *cli.Command {
 				Usage: "list every account's balance",
 				Flags: []cli.Flag{databaseFlag(), outputFlag()},
 				Action: func(c *cli.Context) error {
-					url, err := databaseURL(c)
+					store, err := openStore(c)
 					if err != nil {
 						return err
-					}
-					store, err := postgres.Open(c.Context, url)
-					if err != nil {
-						return connectError(url, err)
 					}
 					defer store.Close()
 					bs, err := store.Balances(c.Context)
@@ -479,6 +467,19 @@ func ledgerCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// openStore opens the ledger at --database-url.
+func openStore(c *cli.Context) (*postgres.Store, error) {
+	url, err := databaseURL(c)
+	if err != nil {
+		return nil, err
+	}
+	store, err := postgres.Open(c.Context, url)
+	if err != nil {
+		return nil, connectError(url, err)
+	}
+	return store, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -151,7 +151,7 @@ func statement(p *contracts.Portfolio, c *contracts.Contract, period contracts.P
 func energyLine(c *contracts.Contract, l LegTotal) Line {
 	return Line{
 		Kind:        "energy",
-		Description: fmt.Sprintf("Energy delivered under %s at $%s/MWh", c.ID, l.USDPerMWh.StringFixed(2)),
+		Description: fmt.Sprintf("Energy delivered under %s at $%s/MWh", c.ID, l.USDPerMWh.StringFixed(max(2, -l.USDPerMWh.Exponent()))),
 		QuantityMWh: l.QuantityMWh, RateUSD: l.USDPerMWh, ExactUSD: l.AmountUSD,
 		AmountUSD: c.Rounding.Round(l.AmountUSD, 2),
 	}

@@ -85,9 +85,10 @@ func TestBuildAmounts(t *testing.T) {
 		energy   string
 	}{
 		{
-			// The decimal trap: in binary floating point 18500 * 14.55 is
-			// 269174.99999999994, which a float engine would bill as 269174.99
-			// (or truncate). In decimal it is exactly 269175.
+			// The decimal trap named in the issue: binary floating point gives
+			// 269174.99999999994 (see TestDecimalTrapFloat: float64 drifts once
+			// amounts are accumulated), which truncation would bill as
+			// 269174.99. In decimal it is exactly 269175.00.
 			name: "decimal trap 18500 MWh at 14.55",
 			totals: func(t *testing.T) []settlement.LegTotal {
 				return []settlement.LegTotal{
@@ -100,23 +101,29 @@ func TestBuildAmounts(t *testing.T) {
 		},
 		{
 			// 100.1 × 58.05 = 5810.805 exactly: half_up rounds the half cent up.
-			name:   "half up at the cent",
-			totals: func(t *testing.T) []settlement.LegTotal { return legs(t, "ppa-northwind", priced{"100.1", "58.05", ""}) },
-			lines:  []string{"5810.81"}, total: "5810.81", exact: "5810.805", energy: "100.1",
+			name: "half up at the cent",
+			totals: func(t *testing.T) []settlement.LegTotal {
+				return legs(t, "ppa-northwind", priced{"100.1", "58.05", ""})
+			},
+			lines: []string{"5810.81"}, total: "5810.81", exact: "5810.805", energy: "100.1",
 		},
 		{
 			// the same half cent under banker's rounding goes to the even cent
 			name:     "half even at the cent, even below",
 			rounding: contracts.RoundHalfEven,
-			totals:   func(t *testing.T) []settlement.LegTotal { return legs(t, "ppa-northwind", priced{"100.1", "58.05", ""}) },
-			lines:    []string{"5810.80"}, total: "5810.80", exact: "5810.805", energy: "100.1",
+			totals: func(t *testing.T) []settlement.LegTotal {
+				return legs(t, "ppa-northwind", priced{"100.1", "58.05", ""})
+			},
+			lines: []string{"5810.80"}, total: "5810.80", exact: "5810.805", energy: "100.1",
 		},
 		{
 			// 100.1 × 58.15 = 5820.815: the even cent is above
 			name:     "half even at the cent, even above",
 			rounding: contracts.RoundHalfEven,
-			totals:   func(t *testing.T) []settlement.LegTotal { return legs(t, "ppa-northwind", priced{"100.1", "58.15", ""}) },
-			lines:    []string{"5820.82"}, total: "5820.82", exact: "5820.815", energy: "100.1",
+			totals: func(t *testing.T) []settlement.LegTotal {
+				return legs(t, "ppa-northwind", priced{"100.1", "58.15", ""})
+			},
+			lines: []string{"5820.82"}, total: "5820.82", exact: "5820.815", energy: "100.1",
 		},
 		{
 			// 100.1 × 58.04 = 5809.804 and 100.1 × 61.24 = 6130.124: each rounds
@@ -196,14 +203,26 @@ func TestBuildAmounts(t *testing.T) {
 	}
 }
 
-// TestDecimalTrapFloat documents why the engine is decimal: the same product
-// in float64 is not the cent amount.
+// TestDecimalTrapFloat documents why the engine is decimal. The issue quotes
+// 269174.99999999994 for 18500 × 14.55 in binary floating point; a single
+// float64 product happens to round back to 269175, but the amount drifts as
+// soon as it is accumulated the way a ledger does (18500 one-MWh transfers at
+// $14.55 sum to 269174.99999990803 in float64), while decimal stays exact.
 func TestDecimalTrapFloat(t *testing.T) {
-	q, r := 18500.0, 14.55
-	if f := q * r; f == 269175 {
-		t.Skipf("float64 18500*14.55 = %v; the trap does not show on this platform", f)
+	var f float64
+	d := decimal.Zero
+	price := decimal.RequireFromString("14.55")
+	for range 18500 {
+		f += 14.55
+		d = d.Add(price)
 	}
-	if got := decimal.RequireFromString("18500").Mul(decimal.RequireFromString("14.55")); got.String() != "269175" {
+	if f == 269175 {
+		t.Errorf("float64 sum = %v; expected the float drift this test documents", f)
+	}
+	if !d.Equal(decimal.NewFromInt(269175)) || d.StringFixed(2) != "269175.00" {
+		t.Errorf("decimal sum = %s, want 269175.00", d)
+	}
+	if got := decimal.RequireFromString("18500").Mul(price); got.String() != "269175" {
 		t.Errorf("decimal 18500 × 14.55 = %s", got)
 	}
 }

@@ -162,7 +162,10 @@ func (e *Engine) price(node string, start, end time.Time, carry bool) (PriceRef,
 	if p, ok := np.covering(start, end); ok {
 		return PriceRef{Node: node, Market: p.Market, Start: p.Start, USDPerMWh: p.USDPerMWh}, true
 	}
-	if !carry {
+	// Carry forward only across a gap: when the node already has prices past
+	// this interval. A node whose prices have not reached the interval yet is
+	// late, not missing, and the interval waits for its price.
+	if !carry || np.latestEnd.Before(end) {
 		return PriceRef{}, false
 	}
 	if p, ok := np.before(start); ok {
@@ -174,12 +177,16 @@ func (e *Engine) price(node string, start, end time.Time, carry bool) (PriceRef,
 // nodePrices holds one node's prices, keyed by start; prices of several
 // lengths (hourly, 15-minute) can mix.
 type nodePrices struct {
-	byStart map[int64]Price
-	lengths []time.Duration
+	byStart   map[int64]Price
+	lengths   []time.Duration
+	latestEnd time.Time // the latest end of any price seen
 }
 
 func (np *nodePrices) add(p Price) {
 	np.byStart[p.Start.Unix()] = p
+	if p.End.After(np.latestEnd) {
+		np.latestEnd = p.End
+	}
 	d := p.End.Sub(p.Start)
 	found := false
 	for _, l := range np.lengths {

@@ -788,3 +788,33 @@ func TestEngineStreamReadAheadClosesNothingEarly(t *testing.T) {
 		}
 	}
 }
+
+// The price topic can lag the readings: an interval past the grace waits for
+// its price rather than carrying an earlier one forward, as long as the
+// node's prices have not moved past it.
+func TestEngineWaitsForLaggingPrices(t *testing.T) {
+	te := newTestEngine(t, DefaultConfig())
+	te.addHourlyPrices(t0.Add(-time.Hour), t0)
+	var all []Reading
+	for i := 0; i < 8; i++ {
+		all = append(all, usual(t0.Add(time.Duration(i)*quarter))...)
+	}
+	if res := te.addAll(all); len(res) != 0 {
+		t.Fatalf("%d intervals closed without their prices", len(res))
+	}
+	var res []Result
+	for h := 0; h < 2; h++ {
+		from := t0.Add(time.Duration(h) * time.Hour)
+		for _, node := range []string{testGenNode, testLoadNode} {
+			res = append(res, te.addPrice(Price{Node: node, Market: "RT", Start: from, End: from.Add(time.Hour), USDPerMWh: decimal.NewFromInt(int64(40 + h))})...)
+		}
+	}
+	if len(res) != 8 {
+		t.Fatalf("%d intervals closed once prices arrived, want 8", len(res))
+	}
+	for _, r := range res {
+		if r.Export.Price.CarriedFrom || r.Imports[0].Price.CarriedFrom {
+			t.Fatalf("interval %s used a carried price", r.Start)
+		}
+	}
+}

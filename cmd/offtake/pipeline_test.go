@@ -130,9 +130,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("dead letters %d %v, duplicates %d; want 1 invalid_value and 1 duplicate; stats %+v", stats.DeadLetters, stats.DeadByReason, stats.Duplicates, stats)
 	}
 
-	var estimated int
-	if err := pl.store.Pool().QueryRow(pl.ctx, `SELECT count(*) FROM intervals WHERE estimated`).Scan(&estimated); err != nil || estimated != 0 || stats.Late != 0 {
-		t.Fatalf("%d intervals estimated and %d readings late with every reading published (%v)", estimated, stats.Late, err)
+	var estimated, carried int
+	if err := pl.store.Pool().QueryRow(pl.ctx, `SELECT (SELECT count(*) FROM intervals WHERE estimated), (SELECT count(*) FROM transfers WHERE price_carried)`).Scan(&estimated, &carried); err != nil ||
+		estimated != 0 || carried != 0 || stats.Late != 0 {
+		t.Fatalf("%d intervals estimated, %d prices carried and %d readings late with every reading and price published (%v)", estimated, carried, stats.Late, err)
 	}
 	t.Run("the malformed message is on the dead-letter topic with its reason", func(t *testing.T) {
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.broker.Addrs(), Topic: pl.topics.DeadLetter, Partition: 0, MaxWait: 100 * time.Millisecond})

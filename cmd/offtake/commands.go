@@ -413,60 +413,59 @@ func ledgerCommand() *cli.Command {
 				Description: "Checks that debits equal credits for every unit, that every account's balance equals the\n" +
 					"sum of its transfers, and that every transfer's accounts hold its unit.",
 				Flags: []cli.Flag{databaseFlag(), outputFlag()},
-				Action: func(c *cli.Context) error {
-					store, err := openStore(c)
+				Action: ledgerReport(func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error {
+					rep, err := store.Verify(ctx)
 					if err != nil {
 						return err
 					}
-					defer store.Close()
-					rep, err := store.Verify(c.Context)
-					if err != nil {
+					if err := show(w, format, rep, func() { printVerify(w, rep) }); err != nil {
 						return err
-					}
-					format, err := outputFormat(c)
-					if err != nil {
-						return err
-					}
-					if format == "json" {
-						if err := printJSON(c.App.Writer, rep); err != nil {
-							return err
-						}
-					} else {
-						printVerify(c.App.Writer, rep)
 					}
 					if rep.Violations > 0 {
 						return cli.Exit(fmt.Sprintf("ledger verify: %d violation(s)", rep.Violations), exitFailure)
 					}
 					return nil
-				},
+				}),
 			},
 			{
 				Name:  "balances",
 				Usage: "list every account's balance",
 				Flags: []cli.Flag{databaseFlag(), outputFlag()},
-				Action: func(c *cli.Context) error {
-					store, err := openStore(c)
+				Action: ledgerReport(func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error {
+					bs, err := store.Balances(ctx)
 					if err != nil {
 						return err
 					}
-					defer store.Close()
-					bs, err := store.Balances(c.Context)
-					if err != nil {
-						return err
-					}
-					format, err := outputFormat(c)
-					if err != nil {
-						return err
-					}
-					if format == "json" {
-						return printJSON(c.App.Writer, bs)
-					}
-					printBalances(c.App.Writer, bs)
-					return nil
-				},
+					return show(w, format, bs, func() { printBalances(w, bs) })
+				}),
 			},
 		},
 	}
+}
+
+// ledgerReport opens the ledger and checks --output before running report.
+func ledgerReport(report func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		format, err := outputFormat(c)
+		if err != nil {
+			return err
+		}
+		store, err := openStore(c)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return report(c.Context, store, c.App.Writer, format)
+	}
+}
+
+// show prints v as JSON, or as a table with printTable.
+func show(w io.Writer, format string, v any, printTable func()) error {
+	if format == "json" {
+		return printJSON(w, v)
+	}
+	printTable()
+	return nil
 }
 
 // openStore opens the ledger at --database-url.

@@ -325,7 +325,8 @@ func (r *runner) handle(ctx context.Context, i int, m kafka.Message) error {
 	if reason != nil {
 		return r.deadLetter(ctx, pt, m, reason)
 	}
-	return r.book(results)
+	r.book(results)
+	return nil
 }
 
 func (r *runner) handlePrice(m kafka.Message) ([]matching.Result, error) {
@@ -397,7 +398,7 @@ func (r *runner) topicOf(k contracts.MeterKind) string {
 }
 
 // book posts closed intervals into the pending batch.
-func (r *runner) book(results []matching.Result) error {
+func (r *runner) book(results []matching.Result) {
 	for i := range results {
 		res := &results[i]
 		k := ikey{res.Site, res.Start.Unix()}
@@ -412,7 +413,6 @@ func (r *runner) book(results []matching.Result) error {
 		r.closed++
 		r.stats.IntervalsClosed++
 	}
-	return nil
 }
 
 // flush books the pending batch with every partition's safe offset.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/offtake/offtake/contracts"
@@ -510,14 +509,4 @@ func (s storeAdapter) BookedIntervals(ctx context.Context, site string) ([]time.
 
 func (s storeAdapter) Prices(ctx context.Context) ([]ledger.MarketPrice, error) {
 	return s.Store.Prices(ctx, time.Time{})
-}
-
-// freePort is a free TCP port on loopback, for the demo's broker.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

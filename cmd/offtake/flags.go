@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/examples"
@@ -129,8 +127,4 @@ func outputFormat(c *cli.Context) (string, error) {
 // connectError makes a failure to reach PostgreSQL one clear sentence.
 func connectError(url string, err error) error {
 	return fmt.Errorf("cannot use PostgreSQL at %s: %v (check --database-url or DATABASE_URL, and run `offtake migrate` once on a new database)", pgserver.Redact(url), err)
-}
-
-func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d)
 }

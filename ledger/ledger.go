@@ -34,8 +34,9 @@ type AccountKind string
 
 // The account kinds.
 const (
-	Energy     AccountKind = "energy"     // MWh: credits received, debits delivered
-	Settlement AccountKind = "settlement" // USD: credits receivable, debits payable
+	Energy        AccountKind = "energy"     // MWh: credits received, debits delivered
+	Settlement    AccountKind = "settlement" // USD: credits receivable, debits payable
+	ShortfallMemo AccountKind = "shortfall"  // MWh memo: firm volume a seller owed and could not deliver (debit seller, credit buyer)
 )
 
 // AccountID is the id of a party's account of a kind: "party:kind".
@@ -43,7 +44,7 @@ func AccountID(party string, kind AccountKind) string { return party + ":" + str
 
 // UnitOf is the unit an account kind holds.
 func UnitOf(kind AccountKind) Unit {
-	if kind == Energy {
+	if kind == Energy || kind == ShortfallMemo {
 		return MWh
 	}
 	return USD
@@ -62,6 +63,10 @@ const (
 	ImportPayment      Leg = "import_payment"       // USD buyer → grid at the load node price
 	PlantImport        Leg = "plant_import"         // MWh grid → seller (station service when net < 0)
 	PlantImportPayment Leg = "plant_import_payment" // USD seller → grid at the generator node price
+	Shortfall          Leg = "shortfall"            // MWh memo seller:shortfall → buyer:shortfall: firm volume not delivered
+	ShortfallPayment   Leg = "shortfall_payment"    // USD seller → buyer at the contract's shortfall price (damages)
+	CFD                Leg = "cfd"                  // USD virtual PPA: (market − strike) × volume, payer by the contract's rule
+	CFDBasis           Leg = "cfd_basis"            // USD virtual PPA basis: (node − hub) × volume, when the contract applies it
 )
 
 // ReadingRef names a reading an allocation used.
@@ -91,7 +96,9 @@ type Transfer struct {
 	PriceNode     string
 	PriceMarket   string
 	PriceStart    time.Time
-	PriceCarried  bool // the price was carried forward from an earlier interval
+	PriceCarried  bool   // the price was carried forward from an earlier interval
+	Band          string // time-of-use band of a contract payment ("peak", "off_peak"); "" when the price has no bands
+	PriceBasis    string // how the price was formed, e.g. "fixed", "escalated year 3", "gas HENRY_HUB 3.12 × 7.2 + 3.5", "negative: adjusted"
 	Readings      []ReadingRef
 }
 

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"time"
 
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/devbroker"
-	"github.com/offtake/offtake/ledger"
 	"github.com/offtake/offtake/ledger/postgres"
-	"github.com/offtake/offtake/matching"
 	"github.com/offtake/offtake/messages"
 	"github.com/offtake/offtake/migrations"
 	"github.com/offtake/offtake/settlement"
@@ -229,68 +223,6 @@ func simulated(sites []*contracts.Site, period contracts.Period, opt simulate.Op
 	return out
 }
 
-func runCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "run",
-		Usage: "run the matching engine: Kafka in, ledger out",
-		Description: "Reads readings and prices from Kafka, allocates every interval and books the transfers in\n" +
-			"PostgreSQL with the partitions' offsets in the same transaction. Resumes from the stored offsets\n" +
-			"after a restart. Applies migrations first. Stops on SIGINT/SIGTERM after booking what is done,\n" +
-			"or with --until-caught-up once every partition is read to the end it had at start.",
-		Flags: append([]cli.Flag{
-			brokersFlag(), databaseFlag(), contractsFlag(), logLevelFlag(),
-			&cli.StringFlag{Name: "consumer", Usage: "name the engine's offsets are stored under", Value: "offtake", EnvVars: env("consumer")},
-			&cli.IntFlag{Name: "grace-intervals", Usage: "intervals past its end an incomplete interval waits for missing meters", Value: 4, EnvVars: env("grace-intervals")},
-			&cli.BoolFlag{Name: "until-caught-up", Usage: "stop once every partition is read to its end at start", EnvVars: env("until-caught-up")},
-		}, topicFlags()...),
-		Action: func(c *cli.Context) error {
-			p, _, err := loadContracts(c)
-			if err != nil {
-				return err
-			}
-			url, err := databaseURL(c)
-			if err != nil {
-				return err
-			}
-			if _, err := migrations.Apply(c.Context, url, io.Discard); err != nil {
-				return connectError(url, err)
-			}
-			store, err := postgres.Open(c.Context, url)
-			if err != nil {
-				return connectError(url, err)
-			}
-			defer store.Close()
-			log := logger(c)
-			cfg := engineConfig(c, brokers(c), topics(c), log)
-			start := time.Now()
-			stats, err := stream.Run(c.Context, cfg, p, storeAdapter{store})
-			printRunStats(c.App.Writer, stats, time.Since(start))
-			return err
-		},
-	}
-}
-
-func engineConfig(c *cli.Context, brokers []string, t stream.Topics, log *slog.Logger) stream.Config {
-	cfg := stream.Config{Brokers: brokers, Topics: t, Consumer: c.String("consumer"), UntilCaughtUp: c.Bool("until-caught-up")}
-	cfg.Engine = matching.DefaultConfig()
-	cfg.Engine.GraceIntervals = c.Int("grace-intervals")
-	cfg.Log = log
-	last := time.Now()
-	cfg.Progress = func(s stream.Stats) {
-		if time.Since(last) < 2*time.Second {
-			return
-		}
-		last = time.Now()
-		log.Info("engine", "readings", s.Readings, "intervals", s.IntervalsClosed, "transfers", s.Transfers, "open", s.OpenIntervals, "dead_letters", s.DeadLetters)
-	}
-	return cfg
-}
-
-func printRunStats(w io.Writer, s stream.Stats, d time.Duration) {
-	fmt.Fprintf(w, "run: %d messages (%d readings, %d prices) in %s; %d intervals closed, %d transfers booked in %d batches; %d duplicates, %d late, %d dead letters, %d intervals still open\n",
-		s.Messages, s.Readings, s.Prices, d.Round(time.Millisecond), s.IntervalsClosed, s.Transfers, s.Batches, s.Duplicates, s.Late, s.DeadLetters, s.OpenIntervals)
-}
-
 func settleCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "settle",
@@ -399,114 +331,4 @@ func filterStatements(sts []settlement.Statement, contract, counterparty string)
 		}
 	}
 	return out
-}
-
-func ledgerCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "ledger",
-		Usage: "inspect and check the ledger",
-		Subcommands: []*cli.Command{
-			{
-				Name:  "verify",
-				Usage: "check the ledger's invariants; exit 1 naming each violation",
-				Description: "Checks that debits equal credits for every unit, that every account's balance equals the\n" +
-					"sum of its transfers, and that every transfer's accounts hold its unit.",
-				Flags: []cli.Flag{databaseFlag(), outputFlag()},
-				Action: ledgerReport(func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error {
-					rep, err := store.Verify(ctx)
-					if err != nil {
-						return err
-					}
-					if err := show(w, format, rep, func() { printVerify(w, rep) }); err != nil {
-						return err
-					}
-					if rep.Violations > 0 {
-						return cli.Exit(fmt.Sprintf("ledger verify: %d violation(s)", rep.Violations), exitFailure)
-					}
-					return nil
-				}),
-			},
-			{
-				Name:  "balances",
-				Usage: "list every account's balance",
-				Flags: []cli.Flag{databaseFlag(), outputFlag()},
-				Action: ledgerReport(func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error {
-					bs, err := store.Balances(ctx)
-					if err != nil {
-						return err
-					}
-					return show(w, format, bs, func() { printBalances(w, bs) })
-				}),
-			},
-		},
-	}
-}
-
-// ledgerReport opens the ledger and checks --output before running report.
-func ledgerReport(report func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error) cli.ActionFunc {
-	return func(c *cli.Context) error {
-		format, err := outputFormat(c)
-		if err != nil {
-			return err
-		}
-		store, err := openStore(c)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		return report(c.Context, store, c.App.Writer, format)
-	}
-}
-
-// show prints v as JSON, or as a table with printTable.
-func show(w io.Writer, format string, v any, printTable func()) error {
-	if format == "json" {
-		return printJSON(w, v)
-	}
-	printTable()
-	return nil
-}
-
-// openStore opens the ledger at --database-url.
-func openStore(c *cli.Context) (*postgres.Store, error) {
-	url, err := databaseURL(c)
-	if err != nil {
-		return nil, err
-	}
-	store, err := postgres.Open(c.Context, url)
-	if err != nil {
-		return nil, connectError(url, err)
-	}
-	return store, nil
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// storeAdapter fits the PostgreSQL ledger store to what the stream needs.
-type storeAdapter struct{ *postgres.Store }
-
-func (s storeAdapter) Commit(ctx context.Context, b ledger.Batch) (int, error) {
-	c, err := s.Store.Commit(ctx, b)
-	return c.Inserted, err
-}
-
-func (s storeAdapter) Offsets(ctx context.Context, consumer string) (map[stream.TopicPartition]int64, error) {
-	offs, err := s.Store.Offsets(ctx, consumer)
-	out := make(map[stream.TopicPartition]int64, len(offs))
-	for tp, o := range offs {
-		out[stream.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = o
-	}
-	return out, err
-}
-
-func (s storeAdapter) BookedIntervals(ctx context.Context, site string) ([]time.Time, error) {
-	return s.Store.BookedIntervals(ctx, site, time.Time{})
-}
-
-func (s storeAdapter) Prices(ctx context.Context) ([]ledger.MarketPrice, error) {
-	return s.Store.Prices(ctx, time.Time{})
 }

@@ -96,6 +96,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			settleCommand(),
 			invoicesCommand(),
 			ledgerCommand(),
+			benchCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}

@@ -16,6 +16,8 @@ type Unit string
 const (
 	MWh Unit = "MWh" // energy, scale 6 (1 Wh)
 	USD Unit = "USD" // money, scale 12 (MWh at scale 6 × $/MWh at scale 6, exact)
+	// TCO2e is emissions in tonnes of CO2 equivalent, scale 6 (1 gram).
+	TCO2e Unit = "tCO2e"
 )
 
 // Scale is the number of decimal places a unit's amounts are kept to.
@@ -25,6 +27,8 @@ func (u Unit) Scale() int32 {
 		return 6
 	case USD:
 		return 12
+	case TCO2e:
+		return 6
 	}
 	return 0
 }
@@ -37,6 +41,7 @@ const (
 	Energy        AccountKind = "energy"     // MWh: credits received, debits delivered
 	Settlement    AccountKind = "settlement" // USD: credits receivable, debits payable
 	ShortfallMemo AccountKind = "shortfall"  // MWh memo: firm volume a seller owed and could not deliver (debit seller, credit buyer)
+	Emissions     AccountKind = "emissions"  // tCO2e: emissions attributed to the party (credits attributed to it)
 )
 
 // AccountID is the id of a party's account of a kind: "party:kind".
@@ -44,8 +49,11 @@ func AccountID(party string, kind AccountKind) string { return party + ":" + str
 
 // UnitOf is the unit an account kind holds.
 func UnitOf(kind AccountKind) Unit {
-	if kind == Energy || kind == ShortfallMemo {
+	switch kind {
+	case Energy, ShortfallMemo:
 		return MWh
+	case Emissions:
+		return TCO2e
 	}
 	return USD
 }
@@ -100,6 +108,9 @@ type Transfer struct {
 	Band          string // time-of-use band of a contract payment ("peak", "off_peak"); "" when the price has no bands
 	PriceBasis    string // how the price was formed, e.g. "fixed", "escalated year 3", "gas HENRY_HUB 3.12 × 7.2 + 3.5", "negative: adjusted"
 	Readings      []ReadingRef
+	// Reverses is the id of the transfer this one cancels (a correction:
+	// the same unit and amount with the accounts swapped); zero for none.
+	Reverses [16]byte
 }
 
 // TransferID derives a transfer's id from what it records.

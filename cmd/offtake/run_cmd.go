@@ -20,12 +20,21 @@ func runCommand() *cli.Command {
 		Name:  "run",
 		Usage: "run the matching engine: Kafka in, ledger out",
 		Description: "Reads readings and prices from Kafka, allocates every interval and books the transfers in\n" +
-			"PostgreSQL with the partitions' offsets in the same transaction. Resumes from the stored offsets\n" +
-			"after a restart. Applies migrations first. Stops on SIGINT/SIGTERM after booking what is done,\n" +
-			"or with --until-caught-up once every partition is read to the end it had at start.",
+			"PostgreSQL with the partitions' offsets in the same transaction. Applies migrations first.\n\n" +
+			"Several instances with the same --consumer share the sites: they form a Kafka consumer group\n" +
+			"that gives partition k of the generation and consumption topics (which must be co-partitioned)\n" +
+			"to one instance; every instance reads every price partition. On start and on every rebalance\n" +
+			"each instance resumes its partitions from the offsets stored in PostgreSQL, so a crash or a\n" +
+			"rebalance at any instant loses nothing and doubles nothing.\n\n" +
+			"Stops on SIGINT/SIGTERM after booking what is done (exit 0), or with --until-caught-up once\n" +
+			"every partition it was given is read to the end it had then.",
 		Flags: append([]cli.Flag{
 			brokersFlag(), databaseFlag(), contractsFlag(), logLevelFlag(),
-			&cli.StringFlag{Name: "consumer", Usage: "name the engine's offsets are stored under", Value: "offtake", EnvVars: env("consumer")},
+			&cli.StringFlag{Name: "consumer", Usage: "consumer group: the Kafka group id and the name the offsets are stored under in PostgreSQL; every instance of one engine uses the same", Value: "offtake", EnvVars: env("consumer")},
+			&cli.DurationFlag{Name: "session-timeout", Usage: "how long the group waits for a silent instance before giving its partitions to the others (Kafka's minimum is 6s unless the broker allows less)", Value: 10 * time.Second, EnvVars: env("session-timeout")},
+			&cli.DurationFlag{Name: "rebalance-timeout", Usage: "how long a rebalance waits for instances to book what they hold and rejoin", Value: 30 * time.Second, EnvVars: env("rebalance-timeout")},
+			&cli.IntFlag{Name: "flush-intervals", Usage: "book a batch after this many closed intervals", Value: 2000, EnvVars: env("flush-intervals")},
+			&cli.DurationFlag{Name: "flush-every", Usage: "and at least this often", Value: 500 * time.Millisecond, EnvVars: env("flush-every")},
 			&cli.IntFlag{Name: "grace-intervals", Usage: "intervals past its end an incomplete interval waits for missing meters", Value: 4, EnvVars: env("grace-intervals")},
 			&cli.BoolFlag{Name: "until-caught-up", Usage: "stop once every partition is read to its end at start", EnvVars: env("until-caught-up")},
 		}, topicFlags()...),
@@ -57,7 +66,9 @@ func runCommand() *cli.Command {
 }
 
 func engineConfig(c *cli.Context, brokers []string, t stream.Topics, log *slog.Logger) stream.Config {
-	cfg := stream.Config{Brokers: brokers, Topics: t, Consumer: c.String("consumer"), UntilCaughtUp: c.Bool("until-caught-up")}
+	cfg := stream.Config{Brokers: brokers, Topics: t, Consumer: c.String("consumer"), UntilCaughtUp: c.Bool("until-caught-up"),
+		SessionTimeout: c.Duration("session-timeout"), RebalanceTimeout: c.Duration("rebalance-timeout"),
+		FlushIntervals: c.Int("flush-intervals"), FlushEvery: c.Duration("flush-every")}
 	cfg.Engine = matching.DefaultConfig()
 	cfg.Engine.GraceIntervals = c.Int("grace-intervals")
 	cfg.Log = log
@@ -67,14 +78,19 @@ func engineConfig(c *cli.Context, brokers []string, t stream.Topics, log *slog.L
 			return
 		}
 		last = time.Now()
-		log.Info("engine", "readings", s.Readings, "intervals", s.IntervalsClosed, "transfers", s.Transfers, "open", s.OpenIntervals, "dead_letters", s.DeadLetters)
+		log.Info("engine", "readings", s.Readings, "intervals", s.IntervalsClosed, "transfers", s.Transfers, "open", s.OpenIntervals,
+			"partitions", s.Partitions, "generations", s.Generations, "dead_letters", s.DeadLetters, "dead_by_reason", s.DeadLetterSummary())
 	}
 	return cfg
 }
 
 func printRunStats(w io.Writer, s stream.Stats, d time.Duration) {
-	fmt.Fprintf(w, "run: %d messages (%d readings, %d prices) in %s; %d intervals closed, %d transfers booked in %d batches; %d duplicates, %d late, %d dead letters, %d intervals still open\n",
-		s.Messages, s.Readings, s.Prices, d.Round(time.Millisecond), s.IntervalsClosed, s.Transfers, s.Batches, s.Duplicates, s.Late, s.DeadLetters, s.OpenIntervals)
+	dead := ""
+	if s.DeadLetters > 0 {
+		dead = " (" + s.DeadLetterSummary() + ")"
+	}
+	fmt.Fprintf(w, "run: %d messages (%d readings, %d prices) in %s; %d intervals closed, %d transfers booked in %d batches; %d duplicates, %d late, %d dead letters%s, %d intervals still open; %d group generations\n",
+		s.Messages, s.Readings, s.Prices, d.Round(time.Millisecond), s.IntervalsClosed, s.Transfers, s.Batches, s.Duplicates, s.Late, s.DeadLetters, dead, s.OpenIntervals, s.Generations)
 }
 
 // storeAdapter fits the PostgreSQL ledger store to what the stream needs.

@@ -1,0 +1,546 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/offtake/offtake/contracts"
+	"github.com/offtake/offtake/ledger"
+	"github.com/offtake/offtake/matching"
+	"github.com/offtake/offtake/messages"
+	"github.com/segmentio/kafka-go"
+)
+
+// generationEnd is how one generation of the group ended.
+type generationEnd struct {
+	finished bool  // ctx is done, or caught up: leave the group
+	err      error // booking failed: leave the group and report it
+}
+
+// finalFlushTimeout bounds the last commit of a generation, which runs after
+// ctx (SIGTERM) or the generation is done and so cannot use either.
+const finalFlushTimeout = 30 * time.Second
+
+// runGeneration reads the partitions gen assigned (and every price
+// partition) with a fresh engine until ctx or the generation is done, then
+// books what it holds.
+func runGeneration(ctx, gctx context.Context, cfg Config, p *contracts.Portfolio, store Ledger, gen *kafka.Generation, stats *Stats) generationEnd {
+	eng, err := matching.New(p, cfg.Engine)
+	if err != nil {
+		return generationEnd{err: err}
+	}
+	// Commits outlive ctx and gctx: a commit cut short would only be redone,
+	// but SIGTERM and rebalances should book what is in hand.
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &runner{cfg: cfg, p: p, eng: eng, store: store, gen: gen, stats: stats, cctx: cctx, openAt: map[ikey][]int{}}
+	defer r.close()
+	stored, err := r.restore(ctx)
+	if err == nil {
+		err = r.openPartitions(ctx, stored)
+	}
+	if err != nil {
+		if ctx.Err() != nil || gctx.Err() != nil {
+			return generationEnd{finished: ctx.Err() != nil}
+		}
+		return generationEnd{err: err}
+	}
+	return r.loop(ctx, gctx)
+}
+
+// ikey names an interval of a site.
+type ikey struct {
+	site  string
+	start int64
+}
+
+// part is one partition being read.
+type part struct {
+	tp      TopicPartition
+	reader  *kafka.Reader
+	grouped bool           // a reading partition assigned by the group (not a price partition)
+	next    int64          // offset after the last message handled
+	end     int64          // the partition's end when assigned (UntilCaughtUp)
+	pending map[ikey]int64 // first offset of a message in each still-open interval
+}
+
+// safe is the offset to store: nothing before it is needed again.
+func (pt *part) safe() int64 {
+	s := pt.next
+	for _, off := range pt.pending {
+		s = min(s, off)
+	}
+	return s
+}
+
+type fetched struct {
+	part int
+	msg  kafka.Message
+	err  error
+}
+
+// committed is the outcome of one batch's commit.
+type committed struct {
+	inserted int
+	err      error
+	size     int // transfers in the batch
+}
+
+type runner struct {
+	cfg    Config
+	p      *contracts.Portfolio
+	eng    *matching.Engine
+	store  Ledger
+	gen    *kafka.Generation
+	stats  *Stats
+	parts  []*part
+	openAt map[ikey][]int // partitions holding messages of each open interval
+	dlq    *kafka.Writer
+	batch  ledger.Batch
+	closed int // intervals in the batch
+
+	// Commits are pipelined one deep: the engine fills the next batch while
+	// the previous one commits. Batches commit in order, each with the safe
+	// offsets as of its own end, so a crash between them stores offsets that
+	// pass nothing unbooked.
+	cctx        context.Context
+	inflight    chan committed // nil when no commit is running
+	lastOffsets []ledger.Offset
+}
+
+// restore loads what the ledger already knows: the stored offsets, the
+// prices, and the intervals already booked (their readings are late when
+// re-read). Offsets are read before prices: prices are stored in the same
+// transaction as the price partitions' offsets, so every price before a
+// stored offset is then in what Prices returns, even while another member
+// commits.
+func (r *runner) restore(ctx context.Context) (map[TopicPartition]int64, error) {
+	stored, err := r.store.Offsets(ctx, r.cfg.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("stored offsets: %w", err)
+	}
+	prices, err := r.store.Prices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("restore prices: %w", err)
+	}
+	for _, mp := range prices {
+		if _, err := r.eng.AddPrice(matching.Price{Node: mp.Node, Market: mp.Market, Start: mp.Start, End: mp.End, USDPerMWh: mp.USDPerMWh}); err != nil {
+			return nil, fmt.Errorf("restore price %s %s: %w", mp.Node, mp.Start, err)
+		}
+	}
+	for _, s := range r.p.Sites {
+		starts, err := r.store.BookedIntervals(ctx, s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("restore intervals of %s: %w", s.ID, err)
+		}
+		for _, t := range starts {
+			r.eng.MarkClosed(s.ID, t)
+		}
+	}
+	return stored, nil
+}
+
+// openPartitions opens a reader on each reading partition the generation
+// assigned and on every price partition, each from its stored offset.
+func (r *runner) openPartitions(ctx context.Context, stored map[TopicPartition]int64) error {
+	ends, err := endOffsets(ctx, r.cfg.Brokers, r.cfg.Topics.Inputs())
+	if err != nil {
+		return err
+	}
+	var tps []TopicPartition
+	for _, topic := range r.cfg.Topics.grouped() {
+		for _, a := range r.gen.Assignments[topic] {
+			tps = append(tps, TopicPartition{topic, a.ID})
+		}
+	}
+	r.stats.Partitions = len(tps)
+	for tp := range ends {
+		if tp.Topic == r.cfg.Topics.Prices {
+			tps = append(tps, tp)
+		}
+	}
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].Topic != tps[j].Topic {
+			return tps[i].Topic < tps[j].Topic
+		}
+		return tps[i].Partition < tps[j].Partition
+	})
+	var assigned []string
+	for _, tp := range tps {
+		b, ok := ends[tp]
+		if !ok {
+			return fmt.Errorf("%s/%d: assigned but not in the topic's metadata", tp.Topic, tp.Partition)
+		}
+		from, ok := stored[tp]
+		if !ok {
+			from = b.first
+		}
+		rd := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: r.cfg.Brokers, Topic: tp.Topic, Partition: tp.Partition,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond, QueueCapacity: 1000,
+		})
+		if err := rd.SetOffset(from); err != nil {
+			return fmt.Errorf("%s/%d: seek to %d: %w", tp.Topic, tp.Partition, from, err)
+		}
+		grouped := tp.Topic != r.cfg.Topics.Prices
+		r.parts = append(r.parts, &part{tp: tp, reader: rd, grouped: grouped, next: from, end: b.last, pending: map[ikey]int64{}})
+		if grouped {
+			assigned = append(assigned, fmt.Sprintf("%s/%d@%d", tp.Topic, tp.Partition, from))
+		}
+	}
+	r.cfg.Log.Info("consumer group generation", "group", r.cfg.Consumer, "generation", r.gen.ID, "member", r.gen.MemberID,
+		"partitions", assigned)
+	r.dlq = &kafka.Writer{
+		Addr: kafka.TCP(r.cfg.Brokers...), Topic: r.cfg.Topics.DeadLetter, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond,
+	}
+	return nil
+}
+
+func (r *runner) close() {
+	for _, pt := range r.parts {
+		pt.reader.Close()
+	}
+	if r.dlq != nil {
+		r.dlq.Close()
+	}
+}
+
+func (r *runner) caughtUp() bool {
+	for _, pt := range r.parts {
+		if pt.next < pt.end {
+			return false
+		}
+	}
+	return true
+}
+
+// loop feeds the engine until ctx (stop) or gctx (rebalance) is done, or,
+// with UntilCaughtUp, every partition is read to its end; then it books what
+// it holds.
+func (r *runner) loop(ctx, gctx context.Context) generationEnd {
+	if r.cfg.UntilCaughtUp && r.caughtUp() {
+		return r.finish(true)
+	}
+	fctx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	msgs := make(chan fetched, 8192)
+	for i, pt := range r.parts {
+		go fetch(fctx, i, pt.reader, msgs)
+	}
+	tick := time.NewTicker(r.cfg.FlushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r.finish(true)
+		case <-gctx.Done():
+			return r.finish(false)
+		case c := <-r.inflight:
+			r.inflight = nil
+			if err := r.committed(c); err != nil {
+				return generationEnd{err: err}
+			}
+		case <-tick.C:
+			if err := r.flush(); err != nil {
+				return generationEnd{err: err}
+			}
+		case f := <-msgs:
+			if f.err != nil {
+				if gctx.Err() != nil || ctx.Err() != nil {
+					continue // the reader was stopped: the cases above end the loop
+				}
+				pt := r.parts[f.part]
+				return generationEnd{err: fmt.Errorf("read %s/%d: %w", pt.tp.Topic, pt.tp.Partition, f.err)}
+			}
+			if err := r.handle(f.part, f.msg); err != nil {
+				return generationEnd{err: err}
+			}
+			if r.closed >= r.cfg.FlushIntervals {
+				if err := r.flush(); err != nil {
+					return generationEnd{err: err}
+				}
+			}
+			if r.cfg.UntilCaughtUp && r.caughtUp() {
+				return r.finish(true)
+			}
+		}
+	}
+}
+
+// finish books the batch in hand and waits for it.
+func (r *runner) finish(leave bool) generationEnd {
+	ctx, cancel := context.WithTimeout(r.cctx, finalFlushTimeout)
+	defer cancel()
+	err := r.flush()
+	if err == nil {
+		err = r.wait(ctx)
+	}
+	return generationEnd{finished: leave, err: err}
+}
+
+func fetch(ctx context.Context, i int, rd *kafka.Reader, out chan<- fetched) {
+	for {
+		m, err := rd.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				out <- fetched{part: i, err: err}
+			}
+			return
+		}
+		select {
+		case out <- fetched{part: i, msg: m}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// handle feeds one message to the engine.
+func (r *runner) handle(i int, m kafka.Message) error {
+	pt := r.parts[i]
+	if m.Offset < pt.next {
+		return nil // a re-delivery of something already handled in this generation
+	}
+	pt.next = m.Offset + 1
+	r.stats.Messages++
+	var results []matching.Result
+	var reason error
+	if pt.tp.Topic == r.cfg.Topics.Prices {
+		results, reason = r.handlePrice(m)
+	} else {
+		results, reason = r.handleReading(i, m)
+	}
+	if reason != nil {
+		return r.deadLetter(pt, m, reason)
+	}
+	r.book(results)
+	return nil
+}
+
+func (r *runner) handlePrice(m kafka.Message) ([]matching.Result, error) {
+	p, err := messages.DecodePrice(m.Value)
+	if err != nil {
+		return nil, err
+	}
+	results, err := r.eng.AddPrice(p)
+	if err != nil {
+		return nil, err
+	}
+	r.stats.Prices++
+	r.batch.Prices = append(r.batch.Prices, ledger.MarketPrice{Node: p.Node, Market: p.Market, Start: p.Start, End: p.End, USDPerMWh: p.USDPerMWh})
+	return results, nil
+}
+
+func (r *runner) handleReading(i int, m kafka.Message) ([]matching.Result, error) {
+	pt := r.parts[i]
+	rd, err := messages.DecodeReading(m.Value)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkTopic(pt.tp.Topic, rd); err != nil {
+		return nil, err
+	}
+	out, results, err := r.eng.AddReading(rd)
+	if err != nil {
+		return nil, err
+	}
+	r.stats.Readings++
+	switch out {
+	case matching.Duplicate:
+		r.stats.Duplicates++
+	case matching.Late:
+		r.stats.Late++
+		r.cfg.Log.Debug("late reading", "place", fmt.Sprintf("%s/%d/%d", pt.tp.Topic, pt.tp.Partition, m.Offset), "site", rd.Site, "meter", rd.Meter, "start", rd.Start)
+	default:
+		k := ikey{rd.Site, rd.Start.Unix()}
+		if _, held := pt.pending[k]; !held {
+			pt.pending[k] = m.Offset
+			r.openAt[k] = append(r.openAt[k], i)
+		}
+	}
+	return results, nil
+}
+
+// checkTopic refuses a reading on the wrong topic: co-partitioning and
+// monitoring rely on generation and consumption being kept apart.
+func (r *runner) checkTopic(topic string, rd matching.Reading) error {
+	s, ok := r.p.Site(rd.Site)
+	if !ok {
+		return fmt.Errorf("unknown site %q", rd.Site)
+	}
+	m, ok := s.Meter(rd.Meter)
+	if !ok {
+		return fmt.Errorf("unknown meter %q at site %s", rd.Meter, rd.Site)
+	}
+	if want := r.topicOf(m.Kind); want != topic {
+		return fmt.Errorf("meter %s is a %s meter: its readings belong on topic %s, not %s", m.ID, m.Kind, want, topic)
+	}
+	return nil
+}
+
+func (r *runner) topicOf(k contracts.MeterKind) string {
+	if k.Generation() {
+		return r.cfg.Topics.Generation
+	}
+	return r.cfg.Topics.Consumption
+}
+
+// book posts closed intervals into the pending batch.
+func (r *runner) book(results []matching.Result) {
+	for i := range results {
+		res := &results[i]
+		k := ikey{res.Site, res.Start.Unix()}
+		for _, pi := range r.openAt[k] {
+			delete(r.parts[pi].pending, k)
+		}
+		delete(r.openAt, k)
+		s, _ := r.p.Site(res.Site)
+		transfers, iv := ledger.Post(res, s.Location)
+		r.batch.Transfers = append(r.batch.Transfers, transfers...)
+		r.batch.Intervals = append(r.batch.Intervals, iv)
+		r.closed++
+		r.stats.IntervalsClosed++
+	}
+}
+
+// flush hands the pending batch, with every partition's safe offset, to a
+// commit that runs while the engine goes on; it first waits for the commit
+// before it, so batches commit in order.
+func (r *runner) flush() error {
+	var offsets []ledger.Offset
+	for _, pt := range r.parts {
+		offsets = append(offsets, ledger.Offset{Consumer: r.cfg.Consumer, Topic: pt.tp.Topic, Partition: pt.tp.Partition, Next: pt.safe()})
+	}
+	b := r.batch
+	if len(b.Transfers) == 0 && len(b.Prices) == 0 && len(b.Intervals) == 0 && !r.offsetsMoved(offsets) {
+		return nil
+	}
+	if err := r.wait(r.cctx); err != nil {
+		return err
+	}
+	b.Source = "engine"
+	b.Offsets = offsets
+	r.batch, r.closed = ledger.Batch{}, 0
+	done := make(chan committed, 1)
+	r.inflight = done
+	go func() {
+		n, err := r.store.Commit(r.cctx, b)
+		if err == nil {
+			r.commitToKafka(offsets)
+		}
+		done <- committed{inserted: n, err: err, size: len(b.Transfers)}
+	}()
+	r.lastOffsets = offsets
+	r.prune()
+	return nil
+}
+
+// offsetsMoved reports whether any safe offset differs from the last batch's.
+func (r *runner) offsetsMoved(offsets []ledger.Offset) bool {
+	if len(offsets) != len(r.lastOffsets) {
+		return true
+	}
+	for i := range offsets {
+		if offsets[i] != r.lastOffsets[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// wait waits for the commit in flight, if any.
+func (r *runner) wait(ctx context.Context) error {
+	if r.inflight == nil {
+		return nil
+	}
+	select {
+	case c := <-r.inflight:
+		r.inflight = nil
+		return r.committed(c)
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the batch in flight: %w", ctx.Err())
+	}
+}
+
+// committed records a finished commit.
+func (r *runner) committed(c committed) error {
+	if c.err != nil {
+		return fmt.Errorf("book batch of %d transfers: %w", c.size, c.err)
+	}
+	r.stats.Transfers += int64(c.inserted)
+	r.stats.Batches++
+	r.stats.OpenIntervals = r.eng.Open()
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(*r.stats)
+	}
+	return nil
+}
+
+// commitToKafka writes the group's offsets to Kafka for lag monitoring; the
+// engine never reads them back, so a failure is only logged.
+func (r *runner) commitToKafka(offsets []ledger.Offset) {
+	out := map[string]map[int]int64{}
+	for _, o := range offsets {
+		if o.Topic == r.cfg.Topics.Prices {
+			continue // not the group's partitions
+		}
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Next
+	}
+	if len(out) == 0 {
+		return
+	}
+	if err := r.gen.CommitOffsets(out); err != nil {
+		r.cfg.Log.Debug("commit offsets to kafka (lag monitoring only)", "err", err)
+	}
+}
+
+// prune forgets prices no open or future interval can use: those that ended
+// before the retention window of the earliest site being read. Readings
+// older than their site's window are late anyway, so this keeps the engine's
+// memory bounded by the open intervals, not by history.
+func (r *runner) prune() {
+	var oldest time.Time
+	for _, s := range r.p.Sites {
+		wm := r.eng.Watermark(s.ID)
+		if !wm.IsZero() && (oldest.IsZero() || wm.Before(oldest)) {
+			oldest = wm
+		}
+	}
+	if oldest.IsZero() || r.cfg.Engine.RetainClosed <= 0 {
+		return
+	}
+	r.eng.PruneBefore(oldest.Add(-r.cfg.Engine.RetainClosed))
+}
+
+// deadLetter puts a refused message on the dead-letter topic, with the
+// original key and bytes, where it came from and why.
+func (r *runner) deadLetter(pt *part, m kafka.Message, reason error) error {
+	code := ReasonCode(reason)
+	r.stats.DeadLetters++
+	r.stats.DeadByReason[code]++
+	place := fmt.Sprintf("%s/%d/%d", pt.tp.Topic, pt.tp.Partition, m.Offset)
+	r.cfg.Log.Warn("dead letter", "place", place, "reason_code", code, "reason", reason.Error())
+	ctx, cancel := context.WithTimeout(r.cctx, finalFlushTimeout)
+	defer cancel()
+	err := r.dlq.WriteMessages(ctx, kafka.Message{
+		Key: m.Key, Value: m.Value,
+		Headers: []kafka.Header{
+			{Key: "offtake-source-topic", Value: []byte(pt.tp.Topic)},
+			{Key: "offtake-source-partition", Value: []byte(strconv.Itoa(pt.tp.Partition))},
+			{Key: "offtake-source-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
+			{Key: "offtake-reason-code", Value: []byte(code)},
+			{Key: "offtake-reason", Value: []byte(reason.Error())},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter %s: %w", place, err)
+	}
+	return nil
+}

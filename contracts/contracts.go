@@ -50,7 +50,11 @@ type Meter struct {
 	Kind  MeterKind
 	Party string // the load's owner, for MeterLoad
 	Node  string // the price node a load buys at; empty = the site's load node
-	Line  int    // line in the contract file, for messages
+	// LossFactor refers the meter's readings to the point of
+	// interconnection: generation × (1 − f), loads and station service
+	// × (1 + f). Zero: the meter is at the POI.
+	LossFactor decimal.Decimal
+	Line       int // line in the contract file, for messages
 }
 
 // Site is a plant and its co-located loads behind one point of interconnection.
@@ -122,13 +126,36 @@ type Shape string
 
 // The volume shapes.
 const (
-	ShapeLoadFollowing Shape = "load_following" // what the buyer consumes, up to a capacity
+	ShapeLoadFollowing Shape = "load_following" // what the buyer consumes, up to a capacity (pay-as-consumed)
+	ShapeAsGenerated   Shape = "as_generated"   // a percentage of the plant's net output (pay-as-produced)
+	ShapeBaseload      Shape = "baseload"       // a fixed MW block every interval (or every interval of one band)
+	ShapeShaped        Shape = "shaped"         // MW per hour ending, per month or season
 )
+
+// Shapes lists the volume shapes, for messages.
+var Shapes = []Shape{ShapeLoadFollowing, ShapeAsGenerated, ShapeBaseload, ShapeShaped}
+
+// ProfileRow is one row of a shaped volume: the MW of each hour ending
+// (1..24) in the months it names.
+type ProfileRow struct {
+	Months [13]bool            // index 1..12; a row with no months set is never used
+	MW     [24]decimal.Decimal // hour ending 1 at index 0
+	Line   int
+}
 
 // Volume is a contract's volume terms.
 type Volume struct {
 	Shape      Shape
-	CapacityMW decimal.Decimal // 0 = no cap
+	CapacityMW decimal.Decimal // load_following: the most MW the buyer takes under the contract; 0 = no cap
+	Percent    decimal.Decimal // as_generated: percent of net output, 0 < p ≤ 100
+	MW         decimal.Decimal // baseload: the block
+	Profile    []ProfileRow    // shaped: first row naming the month wins
+	During     string          // baseload, shaped: only in this band of the contract's calendar ("" = every hour)
+	// Firm volumes (baseload and shaped, unless firm: false) that the plant
+	// cannot meet are shortfalls, booked on their own leg and paid at
+	// ShortfallUSDPerMWh when that is set.
+	Firm               bool
+	ShortfallUSDPerMWh decimal.Decimal
 }
 
 // PriceKind is how a contract's energy price is set.
@@ -136,13 +163,99 @@ type PriceKind string
 
 // The price kinds.
 const (
-	PriceFixed PriceKind = "fixed"
+	PriceFixed        PriceKind = "fixed"         // one $/MWh, optionally escalated each year
+	PriceTOU          PriceKind = "tou"           // a $/MWh per time-of-use band of the contract's calendar
+	PriceGasIndexed   PriceKind = "gas_indexed"   // gas index $/MMBtu × heat rate + variable O&M (tolling)
+	PriceMarketLinked PriceKind = "market_linked" // market price × factor + adder, with floor and cap
 )
 
-// Price is a contract's price terms.
+// PriceKinds lists the price kinds, for messages.
+var PriceKinds = []PriceKind{PriceFixed, PriceTOU, PriceGasIndexed, PriceMarketLinked}
+
+// NegativeRule is what a contract does in an interval whose reference market
+// price is below zero.
+type NegativeRule string
+
+// The negative-price rules.
+const (
+	NegativeNoFloor      NegativeRule = "no_floor"      // nothing changes: the contract price applies
+	NegativeAdjusted     NegativeRule = "adjusted"      // the buyer pays the contract price plus the (negative) market price
+	NegativeNoSettlement NegativeRule = "no_settlement" // the contract takes and pays nothing that interval
+)
+
+// Escalator raises a price by a percentage each contract year.
+type Escalator struct {
+	Percent     decimal.Decimal // per year, e.g. 2.5
+	Anniversary Date            // first date the price escalates
+	// FirstYear says whether the first contract year (before Anniversary)
+	// is already escalated once. By default it is not: the exponent is the
+	// number of anniversaries passed.
+	FirstYearEscalated bool
+	Decimals           int32 // the escalated price is rounded half-up to this many places (≤ 6)
+}
+
+// GasIndex prices energy from a gas index (tolling).
+type GasIndex struct {
+	Index     string          // the index's node name on the prices topic, e.g. HENRY_HUB
+	HeatRate  decimal.Decimal // MMBtu per MWh
+	VOMPerMWh decimal.Decimal // variable O&M adder, $/MWh
+}
+
+// MarketLink prices energy from a market price.
+type MarketLink struct {
+	Node   string // price node; "" = the site's generator node
+	Factor decimal.Decimal
+	Adder  decimal.Decimal
+	Floor  *decimal.Decimal
+	Cap    *decimal.Decimal
+}
+
+// Price is a contract's price terms. For a virtual contract the price is the
+// strike.
 type Price struct {
 	Kind      PriceKind
-	USDPerMWh decimal.Decimal
+	USDPerMWh decimal.Decimal            // fixed
+	Rates     map[string]decimal.Decimal // tou: band name → $/MWh
+	Escalator *Escalator                 // fixed, tou
+	Gas       GasIndex                   // gas_indexed
+	Market    MarketLink                 // market_linked
+	Negative  NegativeRule               // default no_floor
+}
+
+// Virtual is the settlement of a virtual PPA (a contract for differences).
+type Virtual struct {
+	Hub string // the node whose market price settles the difference
+	// PositivePaidBy is who pays when market − strike is positive: the
+	// seller (the usual virtual PPA: the buyer is hedged against high
+	// prices) or the buyer.
+	PositivePaidBy Role
+	// Basis adds (generator node − hub) × volume, paid the same way, so the
+	// buyer rather than the seller carries the basis.
+	Basis bool
+}
+
+// Monthly is what settlement charges once a month. Percentages are of the
+// contracted energy: ExpectedMWh when given, else the month's firm volume.
+type Monthly struct {
+	CapacityUSDPerKWMonth decimal.Decimal // on ContractedMW; 0 = none
+	ContractedMW          decimal.Decimal // default: the volume's capacity_mw or mw
+	ExpectedMWh           decimal.Decimal // per month; 0 = derived from a firm volume
+
+	MinimumTakePercent    decimal.Decimal // take-or-pay: 0 = none
+	MinimumTakeUSDPerMWh  decimal.Decimal // paid per MWh short of the minimum take
+	ExcessAbovePercent    decimal.Decimal // 0 = no excess tier
+	ExcessFractionOfPrice decimal.Decimal // excess paid at min(market, fraction × contract price)
+}
+
+// Terms are one version of a contract's commercial terms.
+type Terms struct {
+	Version   int
+	Effective Date // first day (site local) the terms apply
+	Volume    Volume
+	Price     Price
+	Virtual   Virtual // kind: virtual only
+	Monthly   Monthly
+	Line      int
 }
 
 // Rounding is the rule an invoice line's amount is rounded to the cent by.
@@ -168,25 +281,47 @@ type Kind string
 // The financial kinds.
 const (
 	KindPhysical Kind = "physical" // energy delivered behind the meter
+	KindVirtual  Kind = "virtual"  // money only: (market − strike) × volume
 )
 
 // Contract is a power purchase agreement between a seller and a buyer at a site.
 type Contract struct {
 	ID               string
-	Version          int // terms version, recorded with every allocation
 	Kind             Kind
 	Seller           string
 	Buyer            string
 	Site             string
-	Meter            string // the buyer's load meter
+	Meter            string // the buyer's load meter ("" for a virtual contract that does not follow a load)
 	Priority         int    // 1 is served first
 	Start            Date   // first day (site local), inclusive
 	End              Date   // last day (site local), exclusive
-	Volume           Volume
-	Price            Price
 	Rounding         Rounding
 	PaymentTermsDays int
+	CalendarID       string    // the calendar of its bands and holidays; "" = none
+	Calendar         *Calendar // resolved by the loader
 	Line             int
+
+	Terms              // version 1: the terms from Start
+	Amendments []Terms // versions 2, 3, …, each from its Effective date
+}
+
+// TermsOn returns the terms in force on local date d.
+func (c *Contract) TermsOn(d Date) *Terms {
+	for i := len(c.Amendments) - 1; i >= 0; i-- {
+		if !d.Before(c.Amendments[i].Effective) {
+			return &c.Amendments[i]
+		}
+	}
+	return &c.Terms
+}
+
+// Versions lists every version of the terms, in order.
+func (c *Contract) Versions() []*Terms {
+	out := []*Terms{&c.Terms}
+	for i := range c.Amendments {
+		out = append(out, &c.Amendments[i])
+	}
+	return out
 }
 
 // ActiveAt reports whether the contract covers the interval starting at t,
@@ -199,8 +334,19 @@ func (c *Contract) ActiveAt(t time.Time, loc *time.Location) bool {
 // Portfolio is everything one or more contract files define.
 type Portfolio struct {
 	Parties   []Party
+	Calendars []Calendar
 	Sites     []Site
 	Contracts []Contract
+}
+
+// Calendar returns the calendar with the given id.
+func (p *Portfolio) Calendar(id string) (*Calendar, bool) {
+	for i := range p.Calendars {
+		if p.Calendars[i].ID == id {
+			return &p.Calendars[i], true
+		}
+	}
+	return nil, false
 }
 
 // Party returns the party with the given id.

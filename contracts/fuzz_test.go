@@ -1,11 +1,15 @@
 package contracts_test
 
 import (
+	"slices"
+
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	offtake "github.com/offtake/offtake"
 	"github.com/offtake/offtake/contracts"
@@ -60,6 +64,58 @@ func checkUserErrors(t *testing.T, err error) {
 	}
 }
 
+// checkTerms checks one version of a loaded contract's terms.
+func checkTerms(t *contracts.Terms, c *contracts.Contract, fail func(string, ...any)) {
+	v := t.Volume
+	switch v.Shape {
+	case contracts.ShapeLoadFollowing:
+		if v.CapacityMW.Sign() < 0 {
+			fail("contract %s volume %+v", c.ID, v)
+		}
+	case contracts.ShapeAsGenerated:
+		if v.Percent.Sign() <= 0 || v.Percent.GreaterThan(decimal.NewFromInt(100)) {
+			fail("contract %s percent %s", c.ID, v.Percent)
+		}
+	case contracts.ShapeBaseload:
+		if v.MW.Sign() <= 0 {
+			fail("contract %s block %s", c.ID, v.MW)
+		}
+	case contracts.ShapeShaped:
+		if len(v.Profile) == 0 {
+			fail("contract %s shaped without profile", c.ID)
+		}
+	default:
+		fail("contract %s shape %q", c.ID, v.Shape)
+	}
+	if v.During != "" && (c.Calendar == nil || !slices.Contains(c.Calendar.BandNames(), v.During)) {
+		fail("contract %s during %q not a band", c.ID, v.During)
+	}
+	p := t.Price
+	switch p.Kind {
+	case contracts.PriceFixed:
+		if (c.Kind == contracts.KindPhysical && p.USDPerMWh.Sign() < 0) || p.USDPerMWh.Exponent() < -6 {
+			fail("contract %s price %+v", c.ID, p)
+		}
+	case contracts.PriceTOU:
+		if c.Calendar == nil || len(p.Rates) != len(c.Calendar.Bands) {
+			fail("contract %s rates %v", c.ID, p.Rates)
+		}
+	case contracts.PriceGasIndexed:
+		if p.Gas.Index == "" || p.Gas.HeatRate.Sign() <= 0 {
+			fail("contract %s gas %+v", c.ID, p.Gas)
+		}
+	case contracts.PriceMarketLinked:
+		if p.Market.Factor.Sign() <= 0 {
+			fail("contract %s market %+v", c.ID, p.Market)
+		}
+	default:
+		fail("contract %s price kind %q", c.ID, p.Kind)
+	}
+	if c.Kind == contracts.KindVirtual && (t.Virtual.Hub == "" || (t.Virtual.PositivePaidBy != contracts.RoleSeller && t.Virtual.PositivePaidBy != contracts.RoleBuyer)) {
+		fail("contract %s virtual %+v", c.ID, t.Virtual)
+	}
+}
+
 func summary(p *contracts.Portfolio) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%+v\n", p.Parties)
@@ -67,7 +123,13 @@ func summary(p *contracts.Portfolio) string {
 		s.Location = nil // compared by name below
 		fmt.Fprintf(&b, "%+v\n", s)
 	}
-	fmt.Fprintf(&b, "%+v\n", p.Contracts)
+	for _, c := range p.Contracts {
+		c.Calendar = nil // compared by id
+		fmt.Fprintf(&b, "%+v\n", c)
+	}
+	for _, c := range p.Calendars {
+		fmt.Fprintf(&b, "%s %s %v %+v\n", c.ID, c.Holidays, c.Extra, c.Bands)
+	}
 	return b.String()
 }
 
@@ -127,8 +189,7 @@ func checkPortfolio(t *testing.T, p *contracts.Portfolio) {
 		if role(s.Owner) != contracts.RoleSeller || role(s.Grid) != contracts.RoleGrid {
 			fail("site %s owner %q grid %q", s.ID, s.Owner, s.Grid)
 		}
-		if len(s.MetersOfKind(contracts.MeterGross)) != 1 || len(s.MetersOfKind(contracts.MeterStationService)) > 1 ||
-			len(s.MetersOfKind(contracts.MeterPOI)) > 1 {
+		if len(s.MetersOfKind(contracts.MeterGross)) < 1 || len(s.MetersOfKind(contracts.MeterPOI)) > 1 {
 			fail("site %s meters %+v", s.ID, s.Meters)
 		}
 		meters := map[string]bool{}
@@ -165,18 +226,26 @@ func checkPortfolio(t *testing.T, p *contracts.Portfolio) {
 		if role(c.Seller) != contracts.RoleSeller || s.Owner != c.Seller || role(c.Buyer) != contracts.RoleBuyer {
 			fail("contract %s seller %q buyer %q", c.ID, c.Seller, c.Buyer)
 		}
-		m, ok := s.Meter(c.Meter)
-		if !ok || m.Kind != contracts.MeterLoad || m.Party != c.Buyer {
-			fail("contract %s meter %q: %+v", c.ID, c.Meter, m)
+		if c.Kind == contracts.KindPhysical || c.Meter != "" {
+			m, ok := s.Meter(c.Meter)
+			if !ok || (c.Kind == contracts.KindPhysical && (m.Kind != contracts.MeterLoad || m.Party != c.Buyer)) {
+				fail("contract %s meter %q: %+v", c.ID, c.Meter, m)
+			}
 		}
-		if c.Priority < 1 || !c.Start.Before(c.End) || c.Start.IsZero() || c.Version != 1 || c.Kind != contracts.KindPhysical {
+		if (c.Kind == contracts.KindPhysical && c.Priority < 1) || !c.Start.Before(c.End) || c.Start.IsZero() || c.Version != 1 ||
+			(c.Kind != contracts.KindPhysical && c.Kind != contracts.KindVirtual) {
 			fail("contract %s terms %+v", c.ID, c)
 		}
-		if c.Volume.Shape != contracts.ShapeLoadFollowing || c.Volume.CapacityMW.Sign() < 0 {
-			fail("contract %s volume %+v", c.ID, c.Volume)
+		if c.CalendarID != "" && (c.Calendar == nil || c.Calendar.ID != c.CalendarID) {
+			fail("contract %s calendar %q not resolved", c.ID, c.CalendarID)
 		}
-		if c.Price.Kind != contracts.PriceFixed || c.Price.USDPerMWh.Sign() < 0 || c.Price.USDPerMWh.Exponent() < -6 {
-			fail("contract %s price %+v", c.ID, c.Price)
+		prev := c.Start
+		for i, t := range c.Versions() {
+			if t.Version != i+1 || (i > 0 && !prev.Before(t.Effective)) || !t.Effective.Before(c.End) {
+				fail("contract %s version %d effective %s", c.ID, t.Version, t.Effective)
+			}
+			prev = t.Effective
+			checkTerms(t, c, fail)
 		}
 		if c.Rounding != contracts.RoundHalfUp && c.Rounding != contracts.RoundHalfEven || c.PaymentTermsDays < 0 || c.PaymentTermsDays > 365 {
 			fail("contract %s rounding %q terms %d", c.ID, c.Rounding, c.PaymentTermsDays)

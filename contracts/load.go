@@ -44,7 +44,7 @@ func LoadFiles(fsys fs.FS, names ...string) (*Portfolio, error) {
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			l.report(f, nil, "", "check the file name and that it can be read", "cannot read the contract file: %s", readError(err))
-			l.partiesIncomplete, l.sitesIncomplete = true, true
+			l.partiesIncomplete, l.sitesIncomplete, l.calendarsIncomplete = true, true, true
 			continue
 		}
 		l.parse(f, data)
@@ -82,13 +82,11 @@ const (
 
 // The keys each mapping of a contract file may hold.
 var (
-	topKeys      = []string{"parties", "sites", "contracts"}
+	topKeys      = []string{"parties", "calendars", "sites", "contracts"}
 	partyKeys    = []string{"id", "name", "role", "address", "tax_id", "email", "invoice_prefix"}
 	siteKeys     = []string{"id", "name", "market", "time_zone", "interval_minutes", "owner", "grid", "capacity_mw", "generator_node", "load_node", "meters"}
-	meterKeys    = []string{"id", "kind", "party", "node"}
-	contractKeys = []string{"id", "kind", "seller", "buyer", "site", "meter", "priority", "start", "end", "volume", "price", "rounding", "payment_terms_days"}
-	volumeKeys   = []string{"shape", "capacity_mw"}
-	priceKeys    = []string{"kind", "usd_per_mwh"}
+	meterKeys    = []string{"id", "kind", "party", "node", "loss_factor"}
+	contractKeys = []string{"id", "kind", "seller", "buyer", "site", "meter", "priority", "start", "end", "calendar", "volume", "price", "virtual", "monthly", "amendments", "rounding", "payment_terms_days"}
 )
 
 // problem is one mistake, with where it is for sorting.
@@ -103,13 +101,14 @@ type loader struct {
 	names     []string
 	problems  []problem
 	parties   []*partyIn
+	calendars []*calendarIn
 	sites     []*siteIn
 	contracts []*contractIn
 
 	// Some parties or sites could not be read (no id, not a mapping, a
 	// misspelt key): a reference that does not resolve may be to one of
 	// them, so it is not reported again.
-	partiesIncomplete, sitesIncomplete bool
+	partiesIncomplete, sitesIncomplete, calendarsIncomplete bool
 }
 
 // item is what every defined thing keeps for messages: its file, its node,
@@ -149,7 +148,10 @@ type siteIn struct {
 
 type contractIn struct {
 	item
-	c Contract
+	c      Contract
+	kindOK bool
+	refs   []bandRef // during: bands, checked against the calendar
+	rates  []rateRef // tou rates, checked against the calendar
 }
 
 func (l *loader) addFile(name string) int {
@@ -188,7 +190,7 @@ func (l *loader) parse(f int, data []byte) {
 	defer func() {
 		if !read {
 			// what the file defines is unknown: references to it are not reported
-			l.partiesIncomplete, l.sitesIncomplete = true, true
+			l.partiesIncomplete, l.sitesIncomplete, l.calendarsIncomplete = true, true, true
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -235,6 +237,13 @@ func (l *loader) parse(f int, data []byte) {
 	}
 	for i, n := range parties {
 		l.party(f, n, i)
+	}
+	calendars := top.list("calendars", false, "a list of calendars, each like `- id: ercot-5x16`")
+	if calendars == nil && top.vals["calendars"] != nil && !isNull(top.vals["calendars"]) {
+		l.calendarsIncomplete = true
+	}
+	for i, n := range calendars {
+		l.calendar(f, n, i)
 	}
 	sites := top.list("sites", false, "a list of sites, each like `- id: coyote-flats`")
 	if sites == nil && top.vals["sites"] != nil && !isNull(top.vals["sites"]) {
@@ -781,6 +790,13 @@ func (l *loader) site(f int, n *yaml.Node, i int) {
 			node = ""
 		}
 		m.Node = node
+		if lf, lv, ok := mo.dec("loss_factor", false, "0.015"); ok {
+			if lf.Sign() < 0 || !lf.LessThan(decimal.New(2, -1)) {
+				l.report(f, lv, join(mpath, "loss_factor"), "a loss factor is the fraction of energy lost between the meter and the point of interconnection, from 0 to below 0.2, like 0.015", "%s is not a plausible loss factor", quote(lv.Value))
+			} else {
+				m.LossFactor = lf
+			}
+		}
 		if m.ID != "" {
 			if first, dup := s.byID[m.ID]; dup {
 				l.report(f, idNode, join(mpath, "id"), "meter ids must be unique within a site; rename or remove one",
@@ -796,13 +812,7 @@ func (l *loader) site(f int, n *yaml.Node, i int) {
 	}
 	if metersNode != nil && metersNode.Kind == yaml.SequenceNode && len(metersNode.Content) > 0 {
 		if len(gross) == 0 && kindsKnown {
-			l.report(f, metersNode, join(path, "meters"), "add the plant's gross generation meter: `- id: ...` with `kind: generation_gross`", "no generation_gross meter; a site has exactly one")
-		}
-		for _, extra := range gross[min(1, len(gross)):] {
-			l.report(f, extra, join(path, "meters"), "a site has exactly one generation_gross meter; keep one", "a second generation_gross meter, first at %s", l.where(f, gross[0]))
-		}
-		for _, extra := range aux[min(1, len(aux)):] {
-			l.report(f, extra, join(path, "meters"), "a site has at most one station_service meter; keep one", "a second station_service meter, first at %s", l.where(f, aux[0]))
+			l.report(f, metersNode, join(path, "meters"), "add the plant's gross generation meter: `- id: ...` with `kind: generation_gross`", "no generation_gross meter; a site has at least one (one per unit)")
 		}
 		for _, extra := range poi[min(1, len(poi)):] {
 			l.report(f, extra, join(path, "meters"), "a site has one point of interconnection and at most one poi meter; keep one", "a second poi meter, first at %s", l.where(f, poi[0]))
@@ -821,15 +831,21 @@ func (l *loader) contract(f int, n *yaml.Node, i int) {
 	c.c.Line = n.Line
 	c.c.Version = 1
 	c.c.ID, _ = o.id("ppa-northwind")
-	c.c.Kind = KindPhysical
-	if kind, v := o.str("kind", false, "physical"); v != nil && Kind(kind) != KindPhysical {
-		l.report(f, v, join(path, "kind"), "the only contract kind for now is physical", "unknown contract kind %s", quote(kind))
+	c.c.Kind, c.kindOK = KindPhysical, true
+	if kind, v := o.str("kind", false, "physical"); v != nil {
+		switch Kind(kind) {
+		case KindPhysical, KindVirtual:
+			c.c.Kind = Kind(kind)
+		default:
+			c.kindOK = false
+			l.report(f, v, join(path, "kind"), "a contract is physical (energy delivered behind the meter) or virtual (a contract for differences)", "unknown contract kind %s", quote(kind))
+		}
 	}
 	c.c.Seller, _ = o.str("seller", true, "mesa-ridge")
 	c.c.Buyer, _ = o.str("buyer", true, "northwind")
 	c.c.Site, _ = o.str("site", true, "coyote-flats")
-	c.c.Meter, _ = o.str("meter", true, "DC-NORTHWIND")
-	if p, v, ok := o.integer("priority", true, "1"); ok {
+	c.c.Meter, _ = o.str("meter", c.c.Kind == KindPhysical, "DC-NORTHWIND")
+	if p, v, ok := o.integer("priority", c.c.Kind == KindPhysical, "1"); ok {
 		if p < 1 {
 			l.report(f, v, join(path, "priority"), "priority 1 is served first, then 2, and so on", "priority must be 1 or more, not %d", p)
 		} else {
@@ -843,38 +859,15 @@ func (l *loader) contract(f int, n *yaml.Node, i int) {
 			"end %s is not after start %s", end, start)
 	}
 	c.c.Start, c.c.End = start, end
-
-	if vo := o.sub("volume", volumeKeys, "add `volume:` with `shape: load_following` and `capacity_mw: 450` below it"); vo != nil {
-		if shape, v := vo.str("shape", true, "load_following"); v != nil {
-			if Shape(shape) != ShapeLoadFollowing {
-				l.report(f, v, join(vo.path, "shape"), "the only volume shape for now is load_following", "unknown volume shape %s", quote(shape))
-			} else {
-				c.c.Volume.Shape = ShapeLoadFollowing
-			}
-		}
-		if mw, v, ok := vo.dec("capacity_mw", false, "450"); ok {
-			if mw.Sign() < 0 {
-				l.report(f, v, join(vo.path, "capacity_mw"), "give the most MW the buyer takes, or 0 for no cap", "capacity must not be negative, not %s", v.Value)
-			} else {
-				c.c.Volume.CapacityMW = mw
-			}
-		}
+	c.c.Effective = start
+	c.c.CalendarID, _ = o.str("calendar", false, "ercot-5x16")
+	c.c.Terms.Line = n.Line
+	l.terms(c, o, &c.c.Terms, true)
+	if c.c.Kind == KindVirtual && c.c.Volume.Shape == ShapeLoadFollowing && c.c.Meter == "" {
+		o.missing("meter", "a virtual contract that follows a load names the buyer's load meter: add a line like `meter: DC-NORTHWIND`")
 	}
-	if po := o.sub("price", priceKeys, "add `price:` with `kind: fixed` and `usd_per_mwh: 58.00` below it"); po != nil {
-		if kind, v := po.str("kind", true, "fixed"); v != nil {
-			if PriceKind(kind) != PriceFixed {
-				l.report(f, v, join(po.path, "kind"), "the only price kind for now is fixed", "unknown price kind %s", quote(kind))
-			} else {
-				c.c.Price.Kind = PriceFixed
-			}
-		}
-		if usd, v, ok := po.dec("usd_per_mwh", true, "58.00"); ok {
-			if usd.Sign() < 0 {
-				l.report(f, v, join(po.path, "usd_per_mwh"), "negative contract prices are not supported yet; give a price of 0 or more", "price must not be negative, not %s", v.Value)
-			} else {
-				c.c.Price.USDPerMWh = usd
-			}
-		}
+	if startOK && endOK {
+		l.amendments(c, o)
 	}
 	c.c.Rounding = RoundHalfUp
 	if r, v := o.str("rounding", false, "half_up"); v != nil {
@@ -994,8 +987,22 @@ func (l *loader) finish() (*Portfolio, error) {
 		}
 	}
 
+	calendars := map[string]*calendarIn{}
+	for _, c := range l.calendars {
+		if c.c.ID == "" {
+			continue
+		}
+		if first, dup := calendars[c.c.ID]; dup {
+			l.report(c.f, c.at["id"], join(c.path, "id"), "calendar ids must be unique across all contract files; rename or remove one",
+				"duplicate calendar id %s, first at %s", quote(c.c.ID), l.where(first.f, first.at["id"]))
+			continue
+		}
+		calendars[c.c.ID] = c
+	}
+
 	contracts := map[string]*contractIn{}
 	for _, c := range l.contracts {
+		l.checkTerms(c, calendars)
 		if c.c.ID != "" {
 			if first, dup := contracts[c.c.ID]; dup {
 				l.report(c.f, c.at["id"], join(c.path, "id"), "contract ids must be unique across all contract files; rename or remove one",
@@ -1029,10 +1036,20 @@ func (l *loader) finish() (*Portfolio, error) {
 	for _, p := range l.parties {
 		pf.Parties = append(pf.Parties, p.p)
 	}
+	for _, c := range l.calendars {
+		pf.Calendars = append(pf.Calendars, c.c)
+	}
+	for i := range pf.Calendars {
+		pf.Calendars[i].Prepare()
+	}
 	for _, s := range l.sites {
 		pf.Sites = append(pf.Sites, s.s)
 	}
 	for _, c := range l.contracts {
+		c.c.Calendar = nil
+		if c.c.CalendarID != "" {
+			c.c.Calendar, _ = pf.Calendar(c.c.CalendarID)
+		}
 		pf.Contracts = append(pf.Contracts, c.c)
 	}
 	return pf, nil
@@ -1070,6 +1087,13 @@ func (l *loader) checkContract(c *contractIn, sites map[string]*siteIn, checkPar
 		_, buyerOK = checkParty(&c.item, "buyer", c.c.Buyer, RoleBuyer, "a contract's buyer is a data-center operator, a party with role: buyer")
 	}
 	if site == nil || c.c.Meter == "" {
+		return
+	}
+	if c.c.Kind == KindVirtual {
+		if _, ok := site.byID[c.c.Meter]; !ok && !site.metersIncomplete {
+			l.report(c.f, c.nodeOr("meter"), join(c.path, "meter"), "a virtual contract's meter is the load whose consumption sets its volume; name a load meter of the site or remove it",
+				"site %s has no meter %s", quote(site.s.ID), quote(c.c.Meter))
+		}
 		return
 	}
 	var own []string // the buyer's load meters at the site

@@ -21,7 +21,18 @@ func Post(r *matching.Result, loc *time.Location) ([]Transfer, Interval) {
 	p := poster{r: r, period: period, refs: refs}
 	for _, d := range r.Deliveries {
 		p.energy(Delivery, d.Contract, d.Seller, d.Buyer, d.Energy, d.Contract, d.ContractVersion)
-		p.payment(DeliveryPayment, d.Contract, d.Buyer, d.Seller, d.Energy, matching.PriceRef{USDPerMWh: d.USDPerMWh}, d.Contract, d.ContractVersion)
+		p.terms(d.Band, d.PriceBasis, func() {
+			p.payment(DeliveryPayment, d.Contract, d.Buyer, d.Seller, d.Energy, matching.PriceRef{USDPerMWh: d.USDPerMWh}, d.Contract, d.ContractVersion)
+		})
+		if d.Shortfall > 0 {
+			p.memo(Shortfall, d.Contract, d.Seller, d.Buyer, d.Shortfall, d.Contract, d.ContractVersion)
+			p.terms(d.Band, "shortfall damages", func() {
+				p.payment(ShortfallPayment, d.Contract, d.Seller, d.Buyer, d.Shortfall, matching.PriceRef{USDPerMWh: d.ShortfallUSDPerMWh}, d.Contract, d.ContractVersion)
+			})
+		}
+	}
+	for _, c := range r.CFDs {
+		p.cfd(c)
 	}
 	p.grid(Export, ExportPayment, r.Export, r.Seller, r.Grid)
 	p.grid(PlantImport, PlantImportPayment, r.PlantImport, r.Grid, r.Seller)
@@ -81,6 +92,45 @@ func (p *poster) payment(leg Leg, key, payer, payee string, e matching.Wh, price
 	p.out = append(p.out, t)
 }
 
+// terms sets the band and price basis of the transfers book adds.
+func (p *poster) terms(band, basis string, book func()) {
+	n := len(p.out)
+	book()
+	for i := n; i < len(p.out); i++ {
+		p.out[i].Band, p.out[i].PriceBasis = band, basis
+	}
+}
+
+// memo books a shortfall: energy owed, not moved, on the parties' shortfall
+// accounts.
+func (p *poster) memo(leg Leg, key, from, to string, e matching.Wh, contract string, version int) {
+	t := p.base(leg, key)
+	t.Debit, t.Credit, t.Unit, t.Amount = AccountID(from, ShortfallMemo), AccountID(to, ShortfallMemo), MWh, e.MWh()
+	t.Contract, t.ContractVer, t.QuantityMWh = contract, version, e.MWh()
+	p.out = append(p.out, t)
+}
+
+// cfd books a virtual contract's difference (market − strike) × volume and,
+// when the contract applies it, the basis (node − hub) × volume. A positive
+// amount is paid by the contract's PositivePaidBy party to the other; the
+// transfer's price is the signed difference.
+func (p *poster) cfd(c matching.CFD) {
+	payer, payee := c.PositivePaidBy, c.Buyer
+	if payer == c.Buyer {
+		payee = c.Seller
+	}
+	diff := c.Market
+	diff.USDPerMWh = c.Market.USDPerMWh.Sub(c.Strike)
+	basis := fmt.Sprintf("%s; hub %s %s − strike %s", c.PriceBasis, c.Market.Node, c.Market.USDPerMWh, c.Strike)
+	p.terms(c.Band, basis, func() { p.payment(CFD, c.Contract, payer, payee, c.Volume, diff, c.Contract, c.ContractVersion) })
+	if c.Node != nil {
+		b := *c.Node
+		b.USDPerMWh = c.Node.USDPerMWh.Sub(c.Market.USDPerMWh)
+		basis := fmt.Sprintf("basis: node %s %s − hub %s %s", c.Node.Node, c.Node.USDPerMWh, c.Market.Node, c.Market.USDPerMWh)
+		p.terms(c.Band, basis, func() { p.payment(CFDBasis, c.Contract, payer, payee, c.Volume, b, c.Contract, c.ContractVersion) })
+	}
+}
+
 // grid books a grid flow's energy from → to and its money back.
 func (p *poster) grid(energyLeg, moneyLeg Leg, f matching.GridFlow, from, to string) {
 	p.energy(energyLeg, f.Meter, from, to, f.Energy, "", 0)
@@ -93,7 +143,7 @@ func (p *poster) assertBalanced() {
 	seller := AccountID(p.r.Seller, Energy)
 	net := decimal.Zero
 	for _, t := range p.out {
-		if t.Unit != MWh {
+		if t.Unit != MWh || t.Leg == Shortfall {
 			continue
 		}
 		if t.Debit == seller {

@@ -9,8 +9,11 @@ import (
 type Claim struct {
 	Priority int
 	Load     int // index into the loads passed to Allocate
-	CapWh    Wh  // the contract's capacity over the interval; 0 = no cap
+	CapWh    Wh  // the most the claim takes in the interval (its volume); NoCap for none
 }
+
+// NoCap is the CapWh of a claim without a cap: it takes all of its load it can get.
+const NoCap Wh = -1
 
 // Allocation is how Allocate split one interval.
 type Allocation struct {
@@ -63,7 +66,7 @@ func allocateGroup(supply Wh, group []Claim, asks, given, loadsLeft []Wh) Wh {
 	var asked Wh
 	for i, c := range group {
 		ask := loadsLeft[c.Load]
-		if c.CapWh > 0 && c.CapWh < ask {
+		if c.CapWh >= 0 && c.CapWh < ask {
 			ask = c.CapWh
 		}
 		asks[i] = ask
@@ -118,7 +121,7 @@ func assertConserved(gross, station Wh, loads []Wh, claims []Claim, a Allocation
 	var delivered Wh
 	perLoad := make([]Wh, len(loads))
 	for i, c := range claims {
-		if a.Delivered[i] < 0 || (c.CapWh > 0 && a.Delivered[i] > c.CapWh) {
+		if a.Delivered[i] < 0 || (c.CapWh >= 0 && a.Delivered[i] > c.CapWh) {
 			panic(fmt.Sprintf("matching: claim %d given %d Wh (cap %d)", i, a.Delivered[i], c.CapWh))
 		}
 		delivered += a.Delivered[i]

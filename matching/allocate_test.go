@@ -23,21 +23,21 @@ func TestAllocate(t *testing.T) {
 			name:  "all load covered, the rest exported",
 			gross: 1000, station: 100,
 			loads:  []Wh{200, 300, 100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 2, Load: 1}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 2, Load: 1, CapWh: NoCap}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{200, 300, 100}, Export: 300, Imports: []Wh{0, 0, 0}},
 		},
 		{
 			name:  "exact cover: nothing exported, nothing imported",
 			gross: 600, station: 0,
 			loads:  []Wh{200, 300, 100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 2, Load: 1}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 2, Load: 1, CapWh: NoCap}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{200, 300, 100}, Imports: []Wh{0, 0, 0}},
 		},
 		{
 			name:  "shortfall shared pro rata within a priority",
 			gross: 300, station: 0,
 			loads:  []Wh{100, 300},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 1, Load: 1}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 1, Load: 1, CapWh: NoCap}},
 			// 300 × 100/400 = 75, 300 × 300/400 = 225: no remainder.
 			want: Allocation{Delivered: []Wh{75, 225}, Imports: []Wh{25, 75}},
 		},
@@ -48,7 +48,7 @@ func TestAllocate(t *testing.T) {
 			name:  "remainder: tie goes to the earlier claims",
 			gross: 299, station: 0,
 			loads:  []Wh{100, 100, 100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 1, Load: 1}, {Priority: 1, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 1, Load: 1, CapWh: NoCap}, {Priority: 1, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{100, 100, 99}, Imports: []Wh{0, 0, 1}},
 		},
 		{
@@ -58,7 +58,7 @@ func TestAllocate(t *testing.T) {
 			name:  "remainder: largest remainders first, not the earliest claims",
 			gross: 299, station: 0,
 			loads:  []Wh{300, 200, 100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 1, Load: 1}, {Priority: 1, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 1, Load: 1, CapWh: NoCap}, {Priority: 1, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{149, 100, 50}, Imports: []Wh{151, 100, 50}},
 		},
 		{
@@ -68,14 +68,14 @@ func TestAllocate(t *testing.T) {
 			name:  "remainder: three-way tie for two Wh",
 			gross: 598, station: 0,
 			loads:  []Wh{100, 300, 100, 100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 1, Load: 1}, {Priority: 1, Load: 2}, {Priority: 1, Load: 3}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 1, Load: 1, CapWh: NoCap}, {Priority: 1, Load: 2, CapWh: NoCap}, {Priority: 1, Load: 3, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{100, 299, 100, 99}, Imports: []Wh{0, 1, 0, 1}},
 		},
 		{
 			name:  "priority 1 served fully before priority 2",
 			gross: 500, station: 100,
 			loads:  []Wh{300, 200, 200},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 2, Load: 1}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 2, Load: 1, CapWh: NoCap}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			// 400 net: 300 to priority 1, the 100 left split 50/50.
 			want: Allocation{Delivered: []Wh{300, 50, 50}, Imports: []Wh{0, 150, 150}},
 		},
@@ -83,14 +83,14 @@ func TestAllocate(t *testing.T) {
 			name:  "priority 1 takes everything when supply is short of it",
 			gross: 250, station: 0,
 			loads:  []Wh{300, 200, 200},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 2, Load: 1}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 2, Load: 1, CapWh: NoCap}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{250, 0, 0}, Imports: []Wh{50, 200, 200}},
 		},
 		{
 			name:  "caps: a claim never takes more than its cap",
 			gross: 1000, station: 0,
 			loads:  []Wh{300, 200, 200},
-			claims: []Claim{{Priority: 1, Load: 0, CapWh: 120}, {Priority: 2, Load: 1, CapWh: 150}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: 120}, {Priority: 2, Load: 1, CapWh: 150}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{120, 150, 200}, Export: 530, Imports: []Wh{180, 50, 0}},
 		},
 		{
@@ -104,7 +104,7 @@ func TestAllocate(t *testing.T) {
 			name:  "two claims of one group on one load ask in turn, enough supply",
 			gross: 1000, station: 0,
 			loads:  []Wh{100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 1, Load: 0}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 1, Load: 0, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{100, 0}, Export: 900, Imports: []Wh{0}},
 		},
 		{
@@ -119,28 +119,28 @@ func TestAllocate(t *testing.T) {
 			name:  "claims of two priorities on one load",
 			gross: 1000, station: 0,
 			loads:  []Wh{100},
-			claims: []Claim{{Priority: 1, Load: 0, CapWh: 70}, {Priority: 2, Load: 0}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: 70}, {Priority: 2, Load: 0, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{70, 30}, Export: 900, Imports: []Wh{0}},
 		},
 		{
 			name:  "net negative: the plant imports, every load imports",
 			gross: 10, station: 30,
 			loads:  []Wh{200, 300, 100},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 2, Load: 1}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 2, Load: 1, CapWh: NoCap}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{0, 0, 0}, PlantImport: 20, Imports: []Wh{200, 300, 100}},
 		},
 		{
 			name:  "net negative with a negative gross reading",
 			gross: -5, station: 30,
 			loads:  []Wh{200},
-			claims: []Claim{{Priority: 1, Load: 0}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{0}, PlantImport: 35, Imports: []Wh{200}},
 		},
 		{
 			name:  "zero loads: everything exported",
 			gross: 1000, station: 40,
 			loads:  []Wh{0, 0, 0},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 2, Load: 1}, {Priority: 2, Load: 2}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 2, Load: 1, CapWh: NoCap}, {Priority: 2, Load: 2, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{0, 0, 0}, Export: 960, Imports: []Wh{0, 0, 0}},
 		},
 		{
@@ -152,14 +152,14 @@ func TestAllocate(t *testing.T) {
 			name:  "a load without a contract imports all of it",
 			gross: 1000, station: 0,
 			loads:  []Wh{100, 200},
-			claims: []Claim{{Priority: 1, Load: 1}},
+			claims: []Claim{{Priority: 1, Load: 1, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{200}, Export: 800, Imports: []Wh{100, 0}},
 		},
 		{
 			name:  "nothing generated",
 			gross: 0, station: 0,
 			loads:  []Wh{100, 200},
-			claims: []Claim{{Priority: 1, Load: 0}, {Priority: 1, Load: 1}},
+			claims: []Claim{{Priority: 1, Load: 0, CapWh: NoCap}, {Priority: 1, Load: 1, CapWh: NoCap}},
 			want:   Allocation{Delivered: []Wh{0, 0}, Imports: []Wh{100, 200}},
 		},
 		{
@@ -197,7 +197,7 @@ func matchedShare(t *testing.T, supply, load []Wh) []Wh {
 	t.Helper()
 	matched := make([]Wh, len(load))
 	for i := range load {
-		a := Allocate(supply[i], 0, []Wh{load[i]}, []Claim{{Priority: 1, Load: 0}})
+		a := Allocate(supply[i], 0, []Wh{load[i]}, []Claim{{Priority: 1, Load: 0, CapWh: NoCap}})
 		matched[i] = a.Delivered[0]
 	}
 	return matched
@@ -253,7 +253,7 @@ func TestAllocatePanicsOnOversizeGroup(t *testing.T) {
 	claims := make([]Claim, 65)
 	for i := range claims {
 		loads[i] = 10
-		claims[i] = Claim{Priority: 1, Load: i}
+		claims[i] = Claim{Priority: 1, Load: i, CapWh: NoCap}
 	}
 	defer func() {
 		if recover() == nil {
@@ -291,7 +291,7 @@ func drawAllocInput(t *rapid.T) allocInput {
 		m := rapid.IntRange(0, 10).Draw(t, "claims")
 		priorities := rapid.IntRange(1, 3).Draw(t, "priorities") // often one group of many claims
 		for i := 0; i < m; i++ {
-			c := Claim{Priority: rapid.IntRange(1, priorities).Draw(t, "priority"), Load: rapid.IntRange(0, n-1).Draw(t, "load")}
+			c := Claim{Priority: rapid.IntRange(1, priorities).Draw(t, "priority"), Load: rapid.IntRange(0, n-1).Draw(t, "load"), CapWh: NoCap}
 			if rapid.Bool().Draw(t, "capped") {
 				c.CapWh = Wh(rapid.Int64Range(1, scale).Draw(t, "cap"))
 			}
@@ -337,7 +337,7 @@ func checkAllocation(t *rapid.T, in allocInput, a Allocation) {
 	perLoad := make([]Wh, len(in.loads))
 	for i, c := range in.claims {
 		d := a.Delivered[i]
-		if d < 0 || (c.CapWh > 0 && d > c.CapWh) {
+		if d < 0 || (c.CapWh >= 0 && d > c.CapWh) {
 			t.Fatalf("claim %d delivered %d (cap %d)", i, d, c.CapWh)
 		}
 		perLoad[c.Load] += d
@@ -368,7 +368,7 @@ func checkGroups(t *rapid.T, in allocInput, a Allocation) {
 		for i := lo; i < hi; i++ {
 			c := in.claims[i]
 			ask := scratch[c.Load]
-			if c.CapWh > 0 {
+			if c.CapWh >= 0 {
 				ask = min(ask, c.CapWh)
 			}
 			asks[i-lo] = ask

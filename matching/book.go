@@ -21,13 +21,17 @@ type book struct {
 	interval  time.Duration
 	grace     time.Duration
 	meters    map[string]int // meter id → index in site.Meters
-	gross     int
-	station   int         // -1: none
-	loads     []int       // site meter index of each load, in site order
-	loadOf    map[int]int // site meter index → load index
+	gross     []int          // the generation_gross meters (one per unit)
+	station   []int          // the station_service meters
+	isGross   []bool         // per site meter
+	loss      []int64        // per site meter: millionths its readings count for at the POI (1e6: no losses)
+	loads     []int          // site meter index of each load, in site order
+	loadOf    map[int]int    // site meter index → load index
 	contracts []*contracts.Contract
-	capWh     []Wh // per contract: capacity over one interval, 0 = none
-	nodes     []string
+	terms     []contractTerms // per contract
+	nodes     []string        // price nodes an interval needs, sorted
+	market    marketView      // reused by allocate
+	act       []active        // reused by allocate
 	open      map[int64]*openInterval
 	closed    map[int64]struct{}
 	history   map[int64][]Wh // energy per site meter of each retained closed interval, for estimates
@@ -44,6 +48,21 @@ type book struct {
 	streamEnd [2]time.Time // latest end seen per stream
 	hasStream [2]bool
 	watermark time.Time
+}
+
+// active is a contract in force in the interval being allocated.
+type active struct {
+	i     int // index into book.contracts
+	c     *contracts.Contract
+	t     *contracts.Terms
+	q     contracts.Quote
+	claim int // index into the claims; -1 for a virtual contract
+}
+
+// contractTerms is what the book keeps of a contract to allocate fast.
+type contractTerms struct {
+	load  int  // index into the loads; -1 when the contract names no meter
+	capWh []Wh // per version: a load-following cap over one interval; NoCap when none
 }
 
 type openInterval struct {
@@ -71,7 +90,7 @@ func (h *startHeap) Pop() any {
 func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, error) {
 	b := &book{
 		site: s, cfg: cfg, interval: s.Interval(),
-		meters: map[string]int{}, station: -1, gross: -1, loadOf: map[int]int{},
+		meters: map[string]int{}, loadOf: map[int]int{},
 		open: map[int64]*openInterval{}, closed: map[int64]struct{}{}, history: map[int64][]Wh{},
 	}
 	if b.interval <= 0 {
@@ -84,40 +103,77 @@ func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, erro
 	}
 	nodes := map[string]bool{s.GeneratorNode: true}
 	b.streamOf = make([]int, len(s.Meters))
+	b.isGross = make([]bool, len(s.Meters))
+	b.loss = make([]int64, len(s.Meters))
 	for i, m := range s.Meters {
 		b.meters[m.ID] = i
 		if !m.Kind.Generation() {
 			b.streamOf[i] = 1
 		}
 		b.hasStream[b.streamOf[i]] = true
+		lf := m.LossFactor.Shift(6).IntPart() // millionths (the loader allows 6 places)
+		b.loss[i] = WhPerMWh + lf             // loads and station service draw more at the POI
 		switch m.Kind {
 		case contracts.MeterGross:
-			b.gross = i
+			b.gross = append(b.gross, i)
+			b.isGross[i] = true
+			b.loss[i] = WhPerMWh - lf // generation delivers less at the POI
 		case contracts.MeterStationService:
-			b.station = i
+			b.station = append(b.station, i)
 		case contracts.MeterLoad:
 			b.loadOf[i] = len(b.loads)
 			b.loads = append(b.loads, i)
 			nodes[s.NodeOf(&s.Meters[i])] = true
 		}
 	}
-	if b.gross < 0 {
+	if len(b.gross) == 0 {
 		return nil, fmt.Errorf("matching: site %s has no generation_gross meter", s.ID)
+	}
+	b.contracts = p.ContractsAt(s.ID)
+	for _, c := range b.contracts {
+		ct := contractTerms{load: -1}
+		if c.Meter != "" {
+			m, ok := b.meters[c.Meter]
+			if !ok {
+				return nil, fmt.Errorf("matching: contract %s names meter %s, not at site %s", c.ID, c.Meter, s.ID)
+			}
+			l, isLoad := b.loadOf[m]
+			if !isLoad {
+				return nil, fmt.Errorf("matching: contract %s names meter %s, not a load meter", c.ID, c.Meter)
+			}
+			ct.load = l
+		} else if c.Kind == contracts.KindPhysical {
+			return nil, fmt.Errorf("matching: physical contract %s names no meter", c.ID)
+		}
+		for _, t := range c.Versions() {
+			capWh := NoCap
+			if t.Volume.Shape == contracts.ShapeLoadFollowing && t.Volume.CapacityMW.Sign() > 0 {
+				capWh = Wh(contracts.WhOf(t.Volume.CapacityMW, s.IntervalMinutes))
+			}
+			ct.capWh = append(ct.capWh, capWh)
+		}
+		b.terms = append(b.terms, ct)
+		for _, n := range c.Nodes(s) {
+			nodes[n] = true
+		}
 	}
 	for n := range nodes {
 		b.nodes = append(b.nodes, n)
 	}
 	sort.Strings(b.nodes)
-	b.contracts = p.ContractsAt(s.ID)
-	hours := decimal.NewFromInt(int64(s.IntervalMinutes)).Div(decimal.NewFromInt(60))
-	for _, c := range b.contracts {
-		if _, ok := b.meters[c.Meter]; !ok {
-			return nil, fmt.Errorf("matching: contract %s names meter %s, not at site %s", c.ID, c.Meter, s.ID)
-		}
-		// capacity MW × hours, floored to whole Wh: a cap never rounds up.
-		b.capWh = append(b.capWh, Wh(c.Volume.CapacityMW.Mul(hours).Shift(6).Floor().IntPart()))
-	}
+	b.market = marketView{prices: make(map[string]PriceRef, len(b.nodes))}
 	return b, nil
+}
+
+func (b *book) usesGas(index string) bool {
+	for _, c := range b.contracts {
+		for _, g := range c.GasIndexes() {
+			if g == index {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (b *book) usesNode(node string) bool {
@@ -144,7 +200,7 @@ func (b *book) check(r Reading) (int, error) {
 	if r.Version < 1 {
 		return 0, fmt.Errorf("version %d is not 1 or more", r.Version)
 	}
-	if r.Energy < 0 && m != b.gross {
+	if r.Energy < 0 && !b.isGross[m] {
 		return 0, fmt.Errorf("energy %s MWh is negative for %s meter %s", r.Energy.MWh(), b.site.Meters[m].Kind, r.Meter)
 	}
 	if r.Energy > maxWh || r.Energy < -maxWh {
@@ -297,55 +353,165 @@ func (b *book) prune() {
 // has not arrived yet.
 func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 	carry := b.pastGrace(iv)
-	prices := make(map[string]PriceRef, len(b.nodes))
+	mv := &b.market
+	mv.e, mv.loc = e, b.site.Location
+	clear(mv.prices)
 	for _, n := range b.nodes {
 		p, ok := e.price(n, iv.start, iv.end, carry)
 		if !ok {
 			return Result{}, false
 		}
-		prices[n] = p
+		mv.prices[n] = p
+	}
+	slot := contracts.SlotOf(iv.start, iv.end, b.site.Location, nil)
+	act := b.act[:0]
+	for i, c := range b.contracts {
+		if slot.Date.Before(c.Start) || !slot.Date.Before(c.End) {
+			continue
+		}
+		t := c.TermsOn(slot.Date)
+		q, ok := c.Quote(t, b.site, slot.For(c.Calendar), mv)
+		if !ok {
+			return Result{}, false
+		}
+		act = append(act, active{i: i, c: c, t: t, q: q})
 	}
 	b.fillMissing(iv)
+
+	var gross, station Wh
+	for _, m := range b.gross {
+		gross += b.atPOI(m, iv.readings[m].Energy)
+	}
+	for _, m := range b.station {
+		station += b.atPOI(m, iv.readings[m].Energy)
+	}
+	net := gross - station
 	loads := make([]Wh, len(b.loads))
 	for i, m := range b.loads {
-		loads[i] = iv.readings[m].Energy
+		loads[i] = b.atPOI(m, iv.readings[m].Energy)
 	}
-	var active []*contracts.Contract
-	var claims []Claim
-	for i, c := range b.contracts {
-		if c.ActiveAt(iv.start, b.site.Location) {
-			active = append(active, c)
-			claims = append(claims, Claim{Priority: c.Priority, Load: b.loadOf[b.meters[c.Meter]], CapWh: b.capWh[i]})
+	b.act = act // keep the buffer for the next interval
+	claims := make([]Claim, 0, len(act))
+	for k := range act {
+		a := &act[k]
+		a.claim = -1
+		if a.c.Kind != contracts.KindPhysical {
+			continue
 		}
+		want := Wh(0)
+		if !a.q.Skip {
+			want = b.volume(a.c, a.t, b.terms[a.i], slot.For(a.c.Calendar), net, loads)
+		}
+		a.claim = len(claims)
+		claims = append(claims, Claim{Priority: a.c.Priority, Load: b.terms[a.i].load, CapWh: want})
 	}
-	var station Wh
-	if b.station >= 0 {
-		station = iv.readings[b.station].Energy
-	}
-	gross := iv.readings[b.gross].Energy
-	a := Allocate(gross, station, loads, claims)
+	al := Allocate(gross, station, loads, claims)
 	res := Result{
 		Site: b.site.ID, Start: iv.start, End: iv.end, Revision: 1,
 		Seller: b.site.Owner, Grid: b.site.Grid,
-		Gross: gross, Station: station, Net: gross - station,
+		Gross: gross, Station: station, Net: net,
 		Readings: iv.readings,
 	}
-	for i, c := range active {
-		res.Deliveries = append(res.Deliveries, Delivery{
-			Contract: c.ID, ContractVersion: c.Version, Seller: c.Seller, Buyer: c.Buyer,
-			Meter: c.Meter, Energy: a.Delivered[i], USDPerMWh: c.Price.USDPerMWh,
-		})
+	res.Deliveries = make([]Delivery, 0, len(claims))
+	for _, a := range act {
+		version := a.t.Version
+		if a.claim >= 0 {
+			cl := claims[a.claim]
+			d := Delivery{
+				Contract: a.c.ID, ContractVersion: version, Seller: a.c.Seller, Buyer: a.c.Buyer,
+				Meter: a.c.Meter, Energy: al.Delivered[a.claim], USDPerMWh: a.q.USDPerMWh,
+				Band: a.q.Band, PriceBasis: a.q.Basis, Volume: cl.CapWh,
+			}
+			if a.t.Volume.Firm && cl.CapWh > 0 {
+				d.Shortfall = max(min(cl.CapWh, loads[cl.Load])-d.Energy, 0)
+				d.ShortfallUSDPerMWh = a.t.Volume.ShortfallUSDPerMWh
+			}
+			res.Deliveries = append(res.Deliveries, d)
+			continue
+		}
+		if a.q.Skip {
+			continue
+		}
+		vol := b.volume(a.c, a.t, b.terms[a.i], slot.For(a.c.Calendar), net, loads)
+		if vol == NoCap { // an uncapped load-following virtual contract follows the whole load
+			vol = loads[b.terms[a.i].load]
+		}
+		payer := a.c.Seller
+		if a.t.Virtual.PositivePaidBy == contracts.RoleBuyer {
+			payer = a.c.Buyer
+		}
+		cfd := CFD{
+			Contract: a.c.ID, ContractVersion: version, Seller: a.c.Seller, Buyer: a.c.Buyer,
+			Volume: vol, Strike: a.q.USDPerMWh, Band: a.q.Band, PriceBasis: a.q.Basis,
+			Market: mv.prices[a.t.Virtual.Hub], PositivePaidBy: payer,
+		}
+		if a.t.Virtual.Basis {
+			node := mv.prices[b.site.GeneratorNode]
+			cfd.Node = &node
+		}
+		res.CFDs = append(res.CFDs, cfd)
 	}
-	grossMeter := b.site.Meters[b.gross].ID
-	genPrice := prices[b.site.GeneratorNode]
-	res.Export = GridFlow{Party: b.site.Owner, Meter: grossMeter, Energy: a.Export, Price: genPrice}
-	res.PlantImport = GridFlow{Party: b.site.Owner, Meter: grossMeter, Energy: a.PlantImport, Price: genPrice}
+	grossMeter := b.site.Meters[b.gross[0]].ID
+	genPrice := mv.prices[b.site.GeneratorNode]
+	res.Export = GridFlow{Party: b.site.Owner, Meter: grossMeter, Energy: al.Export, Price: genPrice}
+	res.PlantImport = GridFlow{Party: b.site.Owner, Meter: grossMeter, Energy: al.PlantImport, Price: genPrice}
 	for i, m := range b.loads {
 		meter := &b.site.Meters[m]
-		res.Loads = append(res.Loads, iv.readings[m])
-		res.Imports = append(res.Imports, GridFlow{Party: meter.Party, Meter: meter.ID, Energy: a.Imports[i], Price: prices[b.site.NodeOf(meter)]})
+		ref := iv.readings[m]
+		ref.Energy = loads[i] // referred to the POI: load = Σ delivered + import holds on these
+		res.Loads = append(res.Loads, ref)
+		res.Imports = append(res.Imports, GridFlow{Party: meter.Party, Meter: meter.ID, Energy: al.Imports[i], Price: mv.prices[b.site.NodeOf(meter)]})
 	}
 	return res, true
+}
+
+// volume is what a contract calls for in one interval, in Wh: NoCap for a
+// load-following contract without a capacity.
+func (b *book) volume(c *contracts.Contract, t *contracts.Terms, ct contractTerms, slot contracts.Slot, net Wh, loads []Wh) Wh {
+	switch t.Volume.Shape {
+	case contracts.ShapeLoadFollowing:
+		capWh := ct.capWh[t.Version-1]
+		if c.Kind == contracts.KindVirtual && ct.load >= 0 && (capWh == NoCap || loads[ct.load] < capWh) {
+			return loads[ct.load]
+		}
+		return capWh
+	case contracts.ShapeAsGenerated:
+		return Wh(t.AsGeneratedWh(int64(net)))
+	default:
+		mw, _ := t.BlockMW(slot, c.Calendar)
+		return Wh(contracts.WhOf(mw, b.site.IntervalMinutes))
+	}
+}
+
+// atPOI refers a meter's reading to the point of interconnection by the
+// meter's loss factor, rounded half away from zero to whole Wh.
+func (b *book) atPOI(m int, e Wh) Wh {
+	f := b.loss[m]
+	if f == WhPerMWh {
+		return e
+	}
+	x := int64(e) * f
+	if x >= 0 {
+		return Wh((x + WhPerMWh/2) / WhPerMWh)
+	}
+	return -Wh((-x + WhPerMWh/2) / WhPerMWh)
+}
+
+// marketView answers a contract's questions about the market for one
+// interval: the node prices allocate fetched, and gas index prices.
+type marketView struct {
+	e      *Engine
+	loc    *time.Location
+	prices map[string]PriceRef
+}
+
+func (m *marketView) NodePrice(node string) (decimal.Decimal, bool) {
+	p, ok := m.prices[node]
+	return p.USDPerMWh, ok
+}
+
+func (m *marketView) GasPrice(index string, d contracts.Date) (decimal.Decimal, bool) {
+	return m.e.gasPrice(index, d)
 }
 
 // fillMissing estimates readings that did not arrive by the grace: the

@@ -47,7 +47,8 @@ func (o Outcome) String() string { return outcomeNames[o] }
 type Engine struct {
 	cfg    Config
 	sites  map[string]*book
-	prices map[string]*nodePrices // by node, for cfg.PriceMarket
+	prices map[string]*nodePrices                        // by node, for cfg.PriceMarket
+	gas    map[string]map[contracts.Date]decimal.Decimal // by index, per operating day
 }
 
 // New builds an engine for the sites and contracts of a portfolio.
@@ -58,7 +59,7 @@ func New(p *contracts.Portfolio, cfg Config) (*Engine, error) {
 	if cfg.GraceIntervals < 0 {
 		return nil, fmt.Errorf("matching: grace of %d intervals is negative", cfg.GraceIntervals)
 	}
-	e := &Engine{cfg: cfg, sites: map[string]*book{}, prices: map[string]*nodePrices{}}
+	e := &Engine{cfg: cfg, sites: map[string]*book{}, prices: map[string]*nodePrices{}, gas: map[string]map[contracts.Date]decimal.Decimal{}}
 	for i := range p.Sites {
 		b, err := newBook(p, &p.Sites[i], cfg)
 		if err != nil {
@@ -124,6 +125,9 @@ func (e *Engine) AddPrice(p Price) ([]Result, error) {
 	if !p.End.After(p.Start) {
 		return nil, fmt.Errorf("price interval end %s is not after start %s", p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
 	}
+	if p.Unit == UnitMMBtu {
+		return e.addGasPrice(p), nil
+	}
 	if p.Market != e.cfg.PriceMarket {
 		return nil, nil
 	}
@@ -141,6 +145,32 @@ func (e *Engine) AddPrice(p Price) ([]Result, error) {
 		}
 	}
 	return out, nil
+}
+
+// addGasPrice files a gas index price for the operating day holding the
+// middle of its interval, and closes what was waiting for it.
+func (e *Engine) addGasPrice(p Price) []Result {
+	mid := p.Start.Add(p.End.Sub(p.Start) / 2).UTC()
+	days := e.gas[p.Node]
+	if days == nil {
+		days = map[contracts.Date]decimal.Decimal{}
+		e.gas[p.Node] = days
+	}
+	days[contracts.Date{Year: mid.Year(), Month: mid.Month(), Day: mid.Day()}] = p.USDPerMWh
+	var out []Result
+	for _, id := range e.siteIDs() {
+		b := e.sites[id]
+		if b.usesGas(p.Node) {
+			out = append(out, b.closeReady(e, nil, true)...)
+		}
+	}
+	return out
+}
+
+// gasPrice is an index's price for operating day d.
+func (e *Engine) gasPrice(index string, d contracts.Date) (decimal.Decimal, bool) {
+	p, ok := e.gas[index][d]
+	return p, ok
 }
 
 func (e *Engine) siteIDs() []string {
@@ -238,6 +268,15 @@ func (np *nodePrices) prune(t time.Time) {
 func (e *Engine) PruneBefore(t time.Time) {
 	for _, np := range e.prices {
 		np.prune(t)
+	}
+	cut := t.AddDate(0, 0, -2) // a gas day may be read in any zone: keep a margin
+	floor := contracts.Date{Year: cut.Year(), Month: cut.Month(), Day: cut.Day()}
+	for _, days := range e.gas {
+		for d := range days {
+			if d.Before(floor) {
+				delete(days, d)
+			}
+		}
 	}
 }
 

@@ -32,11 +32,14 @@ func CoyoteFlats() *contracts.Portfolio {
 	start := contracts.Date{Year: 2028, Month: time.January, Day: 1}
 	contract := func(id, buyer, meter string, priority int, capMW int64, usd string, end int) contracts.Contract {
 		return contracts.Contract{
-			ID: id, Version: 1, Kind: contracts.KindPhysical,
+			ID: id, Kind: contracts.KindPhysical,
 			Seller: "mesa-ridge", Buyer: buyer, Site: testSite, Meter: meter,
 			Priority: priority, Start: start, End: contracts.Date{Year: end, Month: time.January, Day: 1},
-			Volume:   contracts.Volume{Shape: contracts.ShapeLoadFollowing, CapacityMW: decimal.NewFromInt(capMW)},
-			Price:    contracts.Price{Kind: contracts.PriceFixed, USDPerMWh: decimal.RequireFromString(usd)},
+			Terms: contracts.Terms{
+				Version: 1, Effective: start,
+				Volume: contracts.Volume{Shape: contracts.ShapeLoadFollowing, CapacityMW: decimal.NewFromInt(capMW)},
+				Price:  contracts.Price{Kind: contracts.PriceFixed, USDPerMWh: decimal.RequireFromString(usd)},
+			},
 			Rounding: contracts.RoundHalfUp, PaymentTermsDays: 30,
 		}
 	}

@@ -64,8 +64,18 @@ type Price struct {
 	Market    string // "RT", "DA", ...
 	Start     time.Time
 	End       time.Time
-	USDPerMWh decimal.Decimal
+	USDPerMWh decimal.Decimal // USD per Unit
+	// Unit is what the price is per: "" or "MWh" for power, "MMBtu" for a
+	// gas index (Node is then the index, e.g. HENRY_HUB, and the price is
+	// for the operating day that holds the middle of [Start, End)).
+	Unit string
 }
+
+// The price units.
+const (
+	UnitMWh   = "MWh"
+	UnitMMBtu = "MMBtu"
+)
 
 // PriceRef is the price an interval's leg was valued at and where it came from.
 type PriceRef struct {
@@ -84,7 +94,8 @@ type ReadingRef struct {
 	Version int
 }
 
-// Delivery is energy a contract delivered to its buyer in one interval.
+// Delivery is energy a physical contract delivered to its buyer in one
+// interval, and what the buyer pays for it.
 type Delivery struct {
 	Contract        string
 	ContractVersion int
@@ -93,6 +104,30 @@ type Delivery struct {
 	Meter           string
 	Energy          Wh
 	USDPerMWh       decimal.Decimal
+	Band            string // time-of-use band, when the contract has a calendar
+	PriceBasis      string // how the price was formed (contracts.Quote.Basis)
+	Volume          Wh     // what the contract called for (its claim); -1: no cap
+	// Shortfall is firm volume the buyer could have taken (up to its load)
+	// that the plant did not supply; paid at ShortfallUSDPerMWh.
+	Shortfall          Wh
+	ShortfallUSDPerMWh decimal.Decimal
+}
+
+// CFD is the money a virtual contract moves in one interval:
+// (market − strike) × volume, and the basis (node − hub) × volume when the
+// contract applies it. A positive difference is paid by PositivePaidBy.
+type CFD struct {
+	Contract        string
+	ContractVersion int
+	Seller          string
+	Buyer           string
+	Volume          Wh
+	Strike          decimal.Decimal
+	Band            string
+	PriceBasis      string
+	Market          PriceRef  // the hub's price
+	Node            *PriceRef // the generator node's price, when basis applies
+	PositivePaidBy  string    // the party id that pays a positive difference
 }
 
 // GridFlow is energy exchanged with the grid by one party in one interval.
@@ -116,7 +151,8 @@ type Result struct {
 	Station Wh
 	Net     Wh // Gross − Station
 
-	Deliveries  []Delivery // in priority, then contract id, order
+	Deliveries  []Delivery // physical contracts, in priority, then contract id, order
+	CFDs        []CFD      // virtual contracts, in the same order
 	Export      GridFlow   // net output no contract took, sold at the generator node
 	PlantImport GridFlow   // station service the plant drew from the grid when Net < 0
 	Imports     []GridFlow // per load meter, what the plant did not cover, bought at the load's node

@@ -26,6 +26,10 @@ const MaxBytes = 64 << 10
 // maxPriceUSDPerMWh bounds a market price: ISO caps are in the thousands.
 var maxPriceUSDPerMWh = decimal.NewFromInt(100_000)
 
+// maxGasUSDPerMMBtu bounds a gas index price: the highest daily Henry Hub
+// prints were in the tens of dollars; regional spikes in the hundreds.
+var maxGasUSDPerMMBtu = decimal.NewFromInt(1_000)
+
 // readingJSON is a reading on the wire.
 type readingJSON struct {
 	Site    string          `json:"site"`
@@ -145,8 +149,17 @@ func DecodePrice(data []byte) (matching.Price, error) {
 	if m.Currency != "USD" {
 		return p, fieldErr("currency", "%q is not USD", m.Currency)
 	}
-	if m.Unit != "MWh" {
-		return p, fieldErr("unit", "%q is not MWh (prices are $/MWh)", m.Unit)
+	switch m.Unit {
+	case matching.UnitMWh:
+		p.Unit = matching.UnitMWh
+	case matching.UnitMMBtu:
+		// a gas index price ($/MMBtu) for gas-indexed contracts
+		p.Unit = matching.UnitMMBtu
+		if p.USDPerMWh.Sign() < 0 || p.USDPerMWh.GreaterThan(maxGasUSDPerMMBtu) {
+			return p, fieldErr("price", "%s $/MMBtu is not a plausible gas price (0 to %s)", p.USDPerMWh, maxGasUSDPerMMBtu)
+		}
+	default:
+		return p, fieldErr("unit", "%q is not MWh (power prices, $/MWh) or MMBtu (gas index prices, $/MMBtu)", m.Unit)
 	}
 	return p, nil
 }
@@ -248,8 +261,15 @@ func EncodePrice(p matching.Price) []byte {
 	return appendJSON(nil, [][2]string{
 		{"node", p.Node}, {"market", p.Market},
 		{"start", formatTime(p.Start)}, {"end", formatTime(p.End)},
-		{"price", p.USDPerMWh.String()}, {"currency", "USD"}, {"unit", "MWh"},
+		{"price", p.USDPerMWh.String()}, {"currency", "USD"}, {"unit", priceUnit(p)},
 	}, 0)
+}
+
+func priceUnit(p matching.Price) string {
+	if p.Unit == matching.UnitMMBtu {
+		return matching.UnitMMBtu
+	}
+	return matching.UnitMWh
 }
 
 // formatTime writes an instant in UTC, RFC 3339, with fractional seconds only

@@ -94,13 +94,13 @@ func TestUnitScales(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []ledger.Unit{ledger.MWh, ledger.USD} {
+	for _, u := range []ledger.Unit{ledger.MWh, ledger.USD, ledger.TCO2e} {
 		if s, ok := got[string(u)]; !ok || s != u.Scale() {
 			t.Errorf("units table has %s at scale %d (present %v), ledger declares %d", u, s, ok, u.Scale())
 		}
 	}
-	if len(got) != 2 {
-		t.Errorf("units table has %v, want exactly MWh and USD", got)
+	if len(got) != 3 {
+		t.Errorf("units table has %v, want exactly MWh, USD and tCO2e", got)
 	}
 }
 
@@ -142,7 +142,8 @@ func TestApplyConcurrently(t *testing.T) {
 	}
 }
 
-// Transfers are append-only: the database refuses to change or delete one.
+// Transfers are append-only: the database refuses to change or delete one,
+// through the partitioned table or a partition directly.
 func TestTransfersAreImmutable(t *testing.T) {
 	ctx := ctxFor(t)
 	url := pgserver.NewTestDatabase(t)
@@ -154,13 +155,130 @@ func TestTransfersAreImmutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	bookOne(t, conn)
 	for _, stmt := range []string{
 		`UPDATE transfers SET amount = 1`,
 		`DELETE FROM transfers`,
 		`TRUNCATE transfers`,
+		`UPDATE transfers_2028_01 SET amount = 1`,
+		`DELETE FROM transfers_2028_01`,
+		`TRUNCATE transfers_2028_01`,
 	} {
 		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "never changed or deleted") {
 			t.Errorf("%s: err = %v, want refusal", stmt, err)
 		}
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM transfers WHERE amount = 2.5`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the transfer after the refusals: %d rows (%v), want 1 unchanged", n, err)
+	}
+}
+
+// bookOne books one transfer by hand, in period 2028-01, as the owner.
+func bookOne(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	ctx := ctxFor(t)
+	for _, stmt := range []string{
+		`SELECT ledger_ensure_period('2028-01')`,
+		`INSERT INTO accounts (id, party, kind, unit) VALUES ('plant:energy', 'plant', 'energy', 'MWh'), ('dc:energy', 'dc', 'energy', 'MWh')`,
+		`INSERT INTO batches (id, source) VALUES (1, 'test')`,
+		`INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision)
+		 VALUES ('00000000-0000-8000-8000-000000000001', 1, 'plant:energy', 'dc:energy', 'MWh', 2.5, 'delivery', 's',
+		         '2028-01-01T06:00:00Z', '2028-01-01T06:15:00Z', '2028-01', 1)`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+// The roles exist once per server whatever the number of databases migrated
+// (concurrently, as the tests of several packages do), and each database
+// grants them: the reader reads and cannot write, the writer books and cannot
+// change a transfer, settlement reads and finalizes periods.
+func TestRoles(t *testing.T) {
+	ctx := ctxFor(t)
+	urls := make([]string, 3)
+	var wg sync.WaitGroup
+	errs := make([]error, len(urls))
+	for i := range urls {
+		urls[i] = pgserver.NewTestDatabase(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = migrations.Apply(ctx, urls[i], nil)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	bookOne(t, conn)
+
+	as := func(role string, stmt string) error {
+		t.Helper()
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+role); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, stmt)
+		return err
+	}
+	denied := func(err error) bool { return err != nil && strings.Contains(err.Error(), "permission denied") }
+	insert := `INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision)
+		VALUES ('00000000-0000-8000-8000-000000000002', 1, 'plant:energy', 'dc:energy', 'MWh', 1, 'delivery', 's',
+		        '2028-01-01T06:15:00Z', '2028-01-01T06:30:00Z', '2028-01', 1)`
+	for _, stmt := range []string{
+		insert,
+		`UPDATE accounts SET balance = 1`,
+		`INSERT INTO batches (source) VALUES ('reader')`,
+		`UPDATE consumer_offsets SET next_offset = 0`,
+		`DELETE FROM prices`,
+		`UPDATE periods SET finalized_at = now(), finalized_by = 'reader'`,
+		`SELECT ledger_ensure_period('2028-02')`,
+	} {
+		if err := as("offtake_reader", stmt); !denied(err) {
+			t.Errorf("offtake_reader: %s: err = %v, want permission denied", stmt, err)
+		}
+	}
+	for _, stmt := range []string{`SELECT count(*) FROM transfers`, `SELECT * FROM accounts`, `SELECT * FROM periods`, `SELECT * FROM consumer_offset_history`} {
+		for _, role := range []string{"offtake_reader", "offtake_settlement", "offtake_writer"} {
+			if err := as(role, stmt); err != nil {
+				t.Errorf("%s: %s: %v", role, stmt, err)
+			}
+		}
+	}
+	if err := as("offtake_writer", insert); err != nil {
+		t.Errorf("offtake_writer: insert a transfer: %v", err)
+	}
+	if err := as("offtake_writer", `SELECT ledger_ensure_period('2028-02')`); err != nil {
+		t.Errorf("offtake_writer: a new period: %v", err)
+	}
+	for _, stmt := range []string{`UPDATE transfers SET amount = 1`, `DELETE FROM transfers`, `TRUNCATE transfers`,
+		`UPDATE periods SET finalized_at = now(), finalized_by = 'engine'`, `DELETE FROM consumer_offset_history`} {
+		if err := as("offtake_writer", stmt); !denied(err) {
+			t.Errorf("offtake_writer: %s: err = %v, want permission denied", stmt, err)
+		}
+	}
+	if err := as("offtake_settlement", `UPDATE periods SET finalized_at = now(), finalized_by = 'finance' WHERE period = '2028-01'`); err != nil {
+		t.Errorf("offtake_settlement: finalize: %v", err)
+	}
+	if err := as("offtake_settlement", insert); !denied(err) {
+		t.Errorf("offtake_settlement: insert a transfer: err = %v, want permission denied", err)
+	}
+	var roles int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname IN ('offtake_writer', 'offtake_reader', 'offtake_settlement') AND NOT rolcanlogin`).Scan(&roles); err != nil || roles != 3 {
+		t.Errorf("%d NOLOGIN offtake roles (%v), want 3", roles, err)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/offtake/offtake/ledger"
 	"github.com/shopspring/decimal"
 )
@@ -22,25 +24,35 @@ type Committed struct {
 }
 
 // copyColumns are the transfers columns Commit copies, in row order
-// (transferRow); batch_id and recorded_at are set by the insert.
+// (transferRows); recorded_at is the transaction's time.
 var copyColumns = []string{
-	"id", "debit_account", "credit_account", "unit", "amount", "leg", "site",
+	"id", "batch_id", "debit_account", "credit_account", "unit", "amount", "leg", "site",
 	"interval_start", "interval_end", "period", "revision", "contract_id", "contract_version",
 	"quantity_mwh", "price_usd_per_mwh", "price_node", "price_market", "price_start", "price_carried",
-	"readings",
+	"band", "price_basis", "readings", "reverses",
 }
 
-// The batch's transfers are copied here first: COPY is the fast way in, but
-// it cannot skip rows already booked, so the real insert reads from this
-// table with ON CONFLICT. It lives for one transaction.
+// batchIDColumn is where the batch id goes in a row of copyColumns.
+const batchIDColumn = 1
+
+// copyColumnList is copyColumns for SQL.
+const copyColumnList = `id, batch_id, debit_account, credit_account, unit, amount, leg, site,
+	interval_start, interval_end, period, revision, contract_id, contract_version,
+	quantity_mwh, price_usd_per_mwh, price_node, price_market, price_start, price_carried,
+	band, price_basis, readings, reverses`
+
+// When some of a batch's transfers are already booked (a replay), they are
+// copied here first: COPY cannot skip rows, so the insert into transfers
+// reads from this table with ON CONFLICT. It lives for one transaction.
 const createCopyTable = `CREATE TEMP TABLE ledger_copy ` + copyTableColumns + ` ON COMMIT DROP`
 
 // copyTableColumns declares copyColumns with their types.
 const copyTableColumns = `(
-	id uuid, debit_account text, credit_account text, unit text, amount numeric, leg text, site text,
+	id uuid, batch_id bigint, debit_account text, credit_account text, unit text, amount numeric, leg text, site text,
 	interval_start timestamptz, interval_end timestamptz, period text, revision int,
 	contract_id text, contract_version int, quantity_mwh numeric, price_usd_per_mwh numeric,
-	price_node text, price_market text, price_start timestamptz, price_carried boolean, readings jsonb
+	price_node text, price_market text, price_start timestamptz, price_carried boolean,
+	band text, price_basis text, readings jsonb, reverses uuid
 )`
 
 // New accounts appear with the first transfer that names them; their party,
@@ -62,14 +74,9 @@ const lockAccounts = `SELECT count(*) FROM (
 // each touched balance once by the net of the rows actually inserted: a
 // replayed batch inserts nothing and so moves nothing.
 const book = `WITH inserted AS (
-	INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site,
-		interval_start, interval_end, period, revision, contract_id, contract_version,
-		quantity_mwh, price_usd_per_mwh, price_node, price_market, price_start, price_carried, readings)
-	SELECT id, $1, debit_account, credit_account, unit, amount, leg, site,
-		interval_start, interval_end, period, revision, contract_id, contract_version,
-		quantity_mwh, price_usd_per_mwh, price_node, price_market, price_start, price_carried, readings
-	FROM ledger_copy
-	ON CONFLICT (id) DO NOTHING
+	INSERT INTO transfers (` + copyColumnList + `)
+	SELECT ` + copyColumnList + ` FROM ledger_copy
+	ON CONFLICT (id, period) DO NOTHING
 	RETURNING debit_account, credit_account, amount
 ), moves AS (
 	SELECT credit_account AS account, amount FROM inserted
@@ -85,6 +92,13 @@ const book = `WITH inserted AS (
 	UPDATE batches SET transfers = (SELECT count(*) FROM inserted) WHERE id = $1
 )
 SELECT (SELECT count(*) FROM inserted)`
+
+// moveBalances adds each account's delta once (the fast path, where every
+// transfer of the batch was inserted and the deltas are computed in Go).
+const moveBalances = `UPDATE accounts a SET balance = a.balance + d.delta, updated_batch = $3
+FROM unnest($1::text[], $2::numeric[]) AS d(id, delta) WHERE a.id = d.id`
+
+const countBatch = `UPDATE batches SET transfers = $2 WHERE id = $1`
 
 // conflicts finds copied transfers whose id was booked before with another
 // movement (only run when some ids were already there).
@@ -139,7 +153,11 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 	if err != nil {
 		return Committed{}, err
 	}
+	if err := s.ensurePeriods(ctx, c.periods); err != nil {
+		return Committed{}, fmt.Errorf("ledger/postgres: commit: %w", err)
+	}
 	acc := accountArrays(c.accounts)
+	deltas := balanceDeltas(c.transfers, c.accounts)
 	iv := intervalArrays(b.Intervals)
 	pr := priceArrays(b.Prices)
 	off := offsetArrays(b.Offsets)
@@ -153,7 +171,6 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 		}
 		q.Queue(insertBatch, b.Source).QueryRow(func(r pgx.Row) error { return r.Scan(&out.BatchID) })
 		if len(rows) > 0 {
-			q.Queue(createCopyTable)
 			q.Queue(lockAccounts, acc.ids).QueryRow(func(r pgx.Row) error {
 				var n int
 				if err := r.Scan(&n); err != nil {
@@ -169,15 +186,23 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 			return err
 		}
 
-		if len(rows) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_copy"}, copyColumns, pgx.CopyFromRows(rows)); err != nil {
-				return fmt.Errorf("copy transfers: %w", err)
-			}
-		}
-
 		q = &pgx.Batch{}
+		slow := false
 		if len(rows) > 0 {
-			q.Queue(book, out.BatchID).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Inserted) })
+			for _, r := range rows {
+				r[batchIDColumn] = out.BatchID
+			}
+			var err error
+			if slow, err = copyTransfers(ctx, tx, rows); err != nil {
+				return err
+			}
+			if slow {
+				q.Queue(book, out.BatchID).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Inserted) })
+			} else {
+				out.Inserted = len(rows)
+				q.Queue(moveBalances, deltas.ids, deltas.amounts, out.BatchID)
+				q.Queue(countBatch, out.BatchID, len(rows))
+			}
 		}
 		if len(b.Intervals) > 0 {
 			q.Queue(insertIntervals, iv.sites, iv.starts, iv.ends, iv.revisions, iv.periods,
@@ -195,16 +220,48 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 			}
 		}
 
-		if out.Inserted < len(rows) {
+		if slow && out.Inserted < len(rows) {
 			return checkConflicts(ctx, tx, out.BatchID)
 		}
 		return nil
 	})
 	if err != nil {
-		return Committed{}, fmt.Errorf("ledger/postgres: commit: %w", err)
+		return Committed{}, fmt.Errorf("ledger/postgres: commit: %w", ruleError(err))
 	}
 	out.Duplicates = len(b.Transfers) - out.Inserted
 	return out, nil
+}
+
+// copyTransfers copies rows straight into transfers: the fast path, taken
+// whenever none of the batch's ids is booked yet, where the rows are written
+// once and the balances move by deltas computed in Go. If some id is already
+// booked (a replayed batch, or two engine instances around a rebalance), the
+// copy fails on the primary key, is rolled back to a savepoint, and the rows
+// are copied into the temporary table instead for book's ON CONFLICT
+// (slow reports that).
+func copyTransfers(ctx context.Context, tx pgx.Tx, rows [][]any) (slow bool, err error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, err = sp.CopyFrom(ctx, pgx.Identifier{"transfers"}, copyColumns, pgx.CopyFromRows(rows))
+	if err == nil {
+		return false, sp.Commit(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return false, fmt.Errorf("copy transfers: %w", err)
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, createCopyTable); err != nil {
+		return false, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_copy"}, copyColumns, pgx.CopyFromRows(rows)); err != nil {
+		return false, fmt.Errorf("copy transfers: %w", err)
+	}
+	return true, nil
 }
 
 // checkConflicts fails the transaction when a skipped transfer differs from
@@ -254,18 +311,21 @@ func (s *Store) transferRows(ts []*ledger.Transfer) ([][]any, error) {
 				readings, lastRefs, lastLen, lastJSON = js, &t.Readings[0], len(t.Readings), js
 			}
 		}
-		var contractVer, price, priceCarried any
+		var contractVer, price, priceCarried, reverses any
 		if t.Contract != "" {
 			contractVer = t.ContractVer
 		}
 		if !t.Price.IsZero() {
 			price, priceCarried = t.Price, t.PriceCarried
 		}
+		if t.Reverses != ([16]byte{}) {
+			reverses = t.Reverses
+		}
 		rows[i] = []any{
-			t.ID, t.Debit, t.Credit, string(t.Unit), t.Amount.Round(s.units[t.Unit]), string(t.Leg), t.Site,
+			t.ID, nil, t.Debit, t.Credit, string(t.Unit), t.Amount.Round(s.units[t.Unit]), string(t.Leg), t.Site,
 			t.IntervalStart, t.IntervalEnd, t.Period, t.Revision, nullString(t.Contract), contractVer,
 			nullDecimal(t.QuantityMWh), price, nullString(t.PriceNode), nullString(t.PriceMarket), nullTime(t.PriceStart), priceCarried,
-			readings,
+			nullString(t.Band), nullString(t.PriceBasis), readings, reverses,
 		}
 	}
 	return rows, nil
@@ -291,6 +351,71 @@ func nullTime(t time.Time) any {
 	}
 	return t
 }
+
+// deltaCols is each touched account's balance change, in lock order.
+type deltaCols struct {
+	ids     []string
+	amounts []decimal.Decimal
+}
+
+// balanceDeltas sums the transfers into each account's change: credits
+// minus debits. accounts is the batch's accounts in lock order.
+func balanceDeltas(ts []*ledger.Transfer, accounts []account) deltaCols {
+	sum := make(map[string]decimal.Decimal, len(accounts))
+	for _, t := range ts {
+		sum[t.Credit] = sum[t.Credit].Add(t.Amount)
+		sum[t.Debit] = sum[t.Debit].Sub(t.Amount)
+	}
+	var c deltaCols
+	for _, a := range accounts {
+		if d := sum[a.id]; !d.IsZero() {
+			c.ids = append(c.ids, a.id)
+			c.amounts = append(c.amounts, d)
+		}
+	}
+	return c
+}
+
+// ensurePeriods makes sure each billing period has its periods row and its
+// partition of transfers, in a transaction of its own (creating a partition
+// locks the whole table briefly), before a batch dated in them is written.
+// Periods are never dropped, so what was ensured once is remembered.
+func (s *Store) ensurePeriods(ctx context.Context, periods []string) error {
+	for _, p := range periods {
+		if _, ok := s.periods.Load(p); ok {
+			continue
+		}
+		if _, err := s.pool.Exec(ctx, `SELECT ledger_ensure_period($1)`, p); err != nil {
+			return fmt.Errorf("billing period %s: %w", p, err)
+		}
+		s.periods.Store(p, true)
+	}
+	return nil
+}
+
+// ruleError wraps the errors the database raises for a broken ledger rule
+// with the sentinel callers match: ErrPeriodFinalized for a transfer dated in
+// a finalized period, ErrInvalid for one the database refuses otherwise
+// (accounts not holding its unit, a reversal that cancels nothing).
+func ruleError(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case codePeriodFinalized:
+		return fmt.Errorf("%s: %w", pgErr.Message, ErrPeriodFinalized)
+	case codeReversal, "23503", "23514":
+		return fmt.Errorf("%s: %w", pgErr.Message, ErrInvalid)
+	}
+	return err
+}
+
+// The SQLSTATEs offtake's triggers raise (class OT, offtake's own).
+const (
+	codePeriodFinalized = "OT001" // a transfer dated in a finalized billing period
+	codeReversal        = "OT002" // a reversal that does not cancel exactly one booked transfer
+)
 
 // The parts of a batch as column arrays, for INSERT … SELECT FROM unnest:
 // one statement per table whatever the batch's size.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
@@ -17,8 +18,9 @@ import (
 // Store is the ledger in a PostgreSQL database whose schema package
 // migrations created. It is safe for concurrent use.
 type Store struct {
-	pool  *pgxpool.Pool
-	units map[ledger.Unit]int32 // the units table: code → scale
+	pool    *pgxpool.Pool
+	units   map[ledger.Unit]int32 // the units table: code → scale
+	periods sync.Map              // billing periods whose partition exists: string → true
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value
@@ -67,7 +69,7 @@ func (s *Store) loadUnits(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("ledger/postgres: reading units: %w", err)
 	}
-	for _, u := range []ledger.Unit{ledger.MWh, ledger.USD} {
+	for _, u := range []ledger.Unit{ledger.MWh, ledger.USD, ledger.TCO2e} {
 		got, ok := units[u]
 		switch {
 		case !ok:

@@ -21,6 +21,16 @@ var ErrInvalid = errors.New("invalid ledger batch")
 // different results; nothing of the batch is written.
 var ErrConflict = errors.New("conflicting transfer")
 
+// ErrPeriodFinalized is wrapped by the error of Commit for a batch holding a
+// transfer dated in a finalized billing period (nothing of the batch is
+// written: book the correction in the next open period), and by the error
+// of FinalizePeriod for a period finalized before.
+var ErrPeriodFinalized = errors.New("billing period finalized")
+
+// accountKinds are the kinds an account id may end in (the account_kinds
+// table declares the same, with their units).
+var accountKinds = []ledger.AccountKind{ledger.Energy, ledger.Settlement, ledger.ShortfallMemo, ledger.Emissions}
+
 // account is an account id taken apart.
 type account struct {
 	id    string
@@ -37,8 +47,8 @@ func parseAccount(id string) (account, error) {
 		return account{}, fmt.Errorf("account %q is not of the form party:kind", id)
 	}
 	kind := ledger.AccountKind(id[i+1:])
-	if kind != ledger.Energy && kind != ledger.Settlement {
-		return account{}, fmt.Errorf("account %q has unknown kind %q (want %s or %s)", id, kind, ledger.Energy, ledger.Settlement)
+	if !slices.Contains(accountKinds, kind) {
+		return account{}, fmt.Errorf("account %q has unknown kind %q (want one of %v)", id, kind, accountKinds)
 	}
 	return account{id: id, party: id[:i], kind: kind, unit: ledger.UnitOf(kind)}, nil
 }
@@ -55,10 +65,25 @@ func sameTransfer(a, b *ledger.Transfer) bool {
 }
 
 // checked is a batch that passed check: its distinct transfers in batch
-// order and the accounts they touch, in lock order.
+// order, the accounts they touch, in lock order, and their billing periods,
+// sorted.
 type checked struct {
 	transfers []*ledger.Transfer
 	accounts  []account
+	periods   []string
+}
+
+// validPeriod reports whether p is a billing period: YYYY-MM.
+func validPeriod(p string) bool {
+	if len(p) != 7 || p[4] != '-' {
+		return false
+	}
+	for i, r := range p {
+		if i != 4 && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return p[5:] >= "01" && p[5:] <= "12"
 }
 
 // check asserts the rules of the ledger on every part of b before anything
@@ -116,6 +141,15 @@ func (s *Store) check(b *ledger.Batch) (checked, error) {
 		if t.Site == "" || t.Period == "" {
 			return c, bad("no site or billing period")
 		}
+		if !validPeriod(t.Period) {
+			return c, bad("billing period %q is not YYYY-MM", t.Period)
+		}
+		if t.Reverses == t.ID {
+			return c, bad("reverses itself")
+		}
+		if !slices.Contains(c.periods, t.Period) {
+			c.periods = append(c.periods, t.Period)
+		}
 		if !t.IntervalEnd.After(t.IntervalStart) {
 			return c, bad("interval end %s is not after its start", t.IntervalEnd.UTC().Format("2006-01-02T15:04Z"))
 		}
@@ -147,5 +181,6 @@ func (s *Store) check(b *ledger.Batch) (checked, error) {
 	// Byte order, the order PostgreSQL sorts them in with COLLATE "C": every
 	// batch takes its account locks in this one order.
 	slices.SortFunc(c.accounts, func(a, b account) int { return strings.Compare(a.id, b.id) })
+	slices.Sort(c.periods)
 	return c, nil
 }

@@ -1,11 +1,10 @@
 package contracts_test
 
 import (
-	"slices"
-
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,10 +16,11 @@ import (
 
 // FuzzLoad feeds Load arbitrary files. It must never panic; what it accepts
 // must be a consistent portfolio, and what it refuses must be refused as a
-// user mistake with a place and a message. Seeds: the example, the small
+// user mistake with a place and a message. Seeds: the examples, the small
 // file and every broken file of TestLoadBad (and testdata/fuzz/FuzzLoad).
 func FuzzLoad(f *testing.F) {
 	f.Add(readFile(f, "../examples/coyote-flats.yaml"))
+	f.Add(readFile(f, "../examples/term-sheet.yaml"))
 	f.Add(readFile(f, "testdata/small.yaml"))
 	for _, c := range badCases {
 		f.Add([]byte(c.source(f)))
@@ -125,13 +125,24 @@ func summary(p *contracts.Portfolio) string {
 	}
 	for _, c := range p.Contracts {
 		c.Calendar = nil // compared by id
-		fmt.Fprintf(&b, "%+v\n", c)
+		// pointers compared by what they point to
+		fmt.Fprintf(&b, "%s\n", pointer.ReplaceAllString(fmt.Sprintf("%+v", c), "ptr"))
+		for _, t := range c.Versions() {
+			if t.Price.Escalator != nil {
+				fmt.Fprintf(&b, "escalator v%d %+v\n", t.Version, *t.Price.Escalator)
+			}
+			if m := t.Price.Market; m.Floor != nil || m.Cap != nil {
+				fmt.Fprintf(&b, "market v%d %v %v\n", t.Version, m.Floor, m.Cap)
+			}
+		}
 	}
 	for _, c := range p.Calendars {
 		fmt.Fprintf(&b, "%s %s %v %+v\n", c.ID, c.Holidays, c.Extra, c.Bands)
 	}
 	return b.String()
 }
+
+var pointer = regexp.MustCompile(`0x[0-9a-f]+`)
 
 var fuzzID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 

@@ -1,0 +1,119 @@
+package ledger_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/offtake/offtake/ledger"
+	"github.com/offtake/offtake/matching"
+	"github.com/shopspring/decimal"
+)
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+var start = time.Date(2028, 3, 1, 18, 0, 0, 0, time.UTC)
+
+func result() *matching.Result {
+	return &matching.Result{
+		Site: "s", Start: start, End: start.Add(time.Hour), Revision: 1, Seller: "gen", Grid: "iso",
+		Readings: []matching.ReadingRef{{Meter: "G", Energy: 0, Quality: matching.Actual, Version: 1}},
+	}
+}
+
+func byLeg(ts []ledger.Transfer, leg ledger.Leg) []ledger.Transfer {
+	var out []ledger.Transfer
+	for _, t := range ts {
+		if t.Leg == leg {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Known answer (issue 3), a virtual PPA with a strike of $44.00/MWh: at a
+// market price of $36.00 the buyer pays $8.00/MWh; at $54.00 the buyer
+// receives $10.00/MWh. (The usual virtual PPA: the seller pays a positive
+// market − strike, so the buyer is hedged at the strike.)
+func TestVirtualPPAKnownAnswer(t *testing.T) {
+	loc, _ := time.LoadLocation("America/Chicago")
+	for _, tc := range []struct {
+		market, amount, payer, payee string
+	}{
+		{"36.00", "8", "dc:settlement", "gen:settlement"},
+		{"54.00", "10", "gen:settlement", "dc:settlement"},
+	} {
+		r := result()
+		r.CFDs = []matching.CFD{{
+			Contract: "vppa", ContractVersion: 1, Seller: "gen", Buyer: "dc", Volume: 1 * matching.WhPerMWh,
+			Strike: d("44.00"), PriceBasis: "fixed", Market: matching.PriceRef{Node: "HUB", Market: "RT", Start: start, USDPerMWh: d(tc.market)},
+			PositivePaidBy: "gen",
+		}}
+		ts, _ := ledger.Post(r, loc)
+		cfd := byLeg(ts, ledger.CFD)
+		if len(cfd) != 1 {
+			t.Fatalf("market %s: %d cfd transfers", tc.market, len(cfd))
+		}
+		c := cfd[0]
+		if !c.Amount.Equal(d(tc.amount)) || c.Debit != tc.payer || c.Credit != tc.payee || c.Unit != ledger.USD ||
+			!c.QuantityMWh.Equal(d("1")) || c.PriceNode != "HUB" || c.ContractVer != 1 || c.PriceBasis == "" {
+			t.Errorf("market %s: %+v, want %s from %s to %s", tc.market, c, tc.amount, tc.payer, tc.payee)
+		}
+		if !c.QuantityMWh.Mul(c.Price).Abs().Equal(c.Amount) {
+			t.Errorf("amount %s is not quantity %s × price %s", c.Amount, c.QuantityMWh, c.Price)
+		}
+	}
+}
+
+func TestVirtualBasisAndBuyerPays(t *testing.T) {
+	loc, _ := time.LoadLocation("America/Chicago")
+	r := result()
+	node := matching.PriceRef{Node: "GEN", Market: "RT", Start: start, USDPerMWh: d("33.5")}
+	r.CFDs = []matching.CFD{{
+		Contract: "vppa", ContractVersion: 2, Seller: "gen", Buyer: "dc", Volume: 2 * matching.WhPerMWh,
+		Strike: d("44"), Market: matching.PriceRef{Node: "HUB", USDPerMWh: d("50")}, Node: &node, PositivePaidBy: "dc",
+	}}
+	ts, _ := ledger.Post(r, loc)
+	cfd, basis := byLeg(ts, ledger.CFD), byLeg(ts, ledger.CFDBasis)
+	// (50 − 44) × 2 = 12, positive, paid by the buyer here.
+	if len(cfd) != 1 || !cfd[0].Amount.Equal(d("12")) || cfd[0].Debit != "dc:settlement" {
+		t.Errorf("cfd %+v", cfd)
+	}
+	// (33.5 − 50) × 2 = −33: negative, so the other way.
+	if len(basis) != 1 || !basis[0].Amount.Equal(d("33")) || basis[0].Debit != "gen:settlement" || basis[0].PriceNode != "GEN" {
+		t.Errorf("basis %+v", basis)
+	}
+}
+
+func TestShortfallLegs(t *testing.T) {
+	loc, _ := time.LoadLocation("America/Chicago")
+	r := result()
+	r.Gross, r.Net = 30*matching.WhPerMWh, 30*matching.WhPerMWh
+	r.Deliveries = []matching.Delivery{{
+		Contract: "block", ContractVersion: 1, Seller: "gen", Buyer: "dc", Meter: "L", Energy: 30 * matching.WhPerMWh,
+		USDPerMWh: d("50"), Band: "peak", PriceBasis: "tou peak", Volume: 50 * matching.WhPerMWh,
+		Shortfall: 20 * matching.WhPerMWh, ShortfallUSDPerMWh: d("15"),
+	}}
+	ts, iv := ledger.Post(r, loc)
+	pay := byLeg(ts, ledger.DeliveryPayment)
+	if len(pay) != 1 || !pay[0].Amount.Equal(d("1500")) || pay[0].Band != "peak" || pay[0].PriceBasis != "tou peak" {
+		t.Errorf("delivery payment %+v", pay)
+	}
+	sf := byLeg(ts, ledger.Shortfall)
+	if len(sf) != 1 || !sf[0].Amount.Equal(d("20")) || sf[0].Debit != "gen:shortfall" || sf[0].Credit != "dc:shortfall" || sf[0].Unit != ledger.MWh {
+		t.Errorf("shortfall %+v", sf)
+	}
+	sp := byLeg(ts, ledger.ShortfallPayment)
+	if len(sp) != 1 || !sp[0].Amount.Equal(d("300")) || sp[0].Debit != "gen:settlement" || sp[0].Credit != "dc:settlement" {
+		t.Errorf("shortfall payment %+v", sp)
+	}
+	if iv.Period != "2028-03" || !iv.NetMWh.Equal(d("30")) {
+		t.Errorf("interval %+v", iv)
+	}
+	seen := map[[16]byte]bool{}
+	for _, t0 := range ts {
+		if seen[t0.ID] {
+			t.Errorf("two transfers share id %x", t0.ID)
+		}
+		seen[t0.ID] = true
+	}
+}

@@ -265,26 +265,38 @@ SELECT consumer, topic, partition, next_offset, batch_id, updated_at FROM consum
 ORDER BY consumer, topic, partition;
 
 -- +goose StatementBegin
-CREATE FUNCTION consumer_offsets_forward() RETURNS trigger LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+CREATE FUNCTION consumer_offsets_forward() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.next_offset < OLD.next_offset THEN
-        RAISE EXCEPTION 'consumer % offset of %/% would move back from % to %', OLD.consumer, OLD.topic, OLD.partition,
-            OLD.next_offset, NEW.next_offset USING ERRCODE = 'check_violation';
-    END IF;
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION 'consumer offsets are never deleted (% %/%)', OLD.consumer, OLD.topic, OLD.partition
             USING ERRCODE = 'restrict_violation';
     END IF;
-    INSERT INTO consumer_offset_history (consumer, topic, partition, next_offset, batch_id)
-    VALUES (NEW.consumer, NEW.topic, NEW.partition, NEW.next_offset, NEW.batch_id);
+    IF NEW.next_offset < OLD.next_offset THEN
+        RAISE EXCEPTION 'consumer % offset of %/% would move back from % to %', OLD.consumer, OLD.topic, OLD.partition,
+            OLD.next_offset, NEW.next_offset USING ERRCODE = 'check_violation';
+    END IF;
     RETURN NEW;
 END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER consumer_offsets_forward BEFORE INSERT OR UPDATE OR DELETE ON consumer_offsets
+-- +goose StatementBegin
+-- AFTER, not BEFORE: an INSERT … ON CONFLICT fires BEFORE INSERT triggers
+-- even when it ends up updating, or doing nothing.
+CREATE FUNCTION consumer_offsets_record() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO consumer_offset_history (consumer, topic, partition, next_offset, batch_id)
+    VALUES (NEW.consumer, NEW.topic, NEW.partition, NEW.next_offset, NEW.batch_id);
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER consumer_offsets_forward BEFORE UPDATE OR DELETE ON consumer_offsets
     FOR EACH ROW EXECUTE FUNCTION consumer_offsets_forward();
+CREATE TRIGGER consumer_offsets_record AFTER INSERT OR UPDATE ON consumer_offsets
+    FOR EACH ROW EXECUTE FUNCTION consumer_offsets_record();
 
 -- +goose StatementBegin
 CREATE FUNCTION history_is_immutable() RETURNS trigger LANGUAGE plpgsql AS $$

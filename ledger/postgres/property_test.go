@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -11,12 +12,16 @@ import (
 )
 
 // Random valid transfers among a few accounts, split into batches committed
-// in random order, some batches replayed and some transfers repeated in
-// other batches: every transfer is booked once, the balances are the sums of
-// the distinct transfers, and Verify passes.
+// in random order, some batches replayed, some transfers repeated in other
+// batches, and some batches broken by one bad transfer (refused in Go, or by
+// the database mid-transaction): every broken batch is refused whole with
+// ErrInvalid and leaves every balance byte-identical; every transfer of a
+// committed batch is booked once; the balances are the sums of the distinct
+// booked transfers, and Verify passes.
 func TestPropertyBalancesAreSumsOfDistinctTransfers(t *testing.T) {
 	ctx := testCtx(t)
-	s, _ := newStore(t)
+	s, url := newStore(t)
+	conn := rawConn(t, url)
 	var runs atomic.Int64 // each run books on its own parties: the database is shared
 
 	rapid.Check(t, func(rt *rapid.T) {
@@ -82,9 +87,48 @@ func TestPropertyBalancesAreSumsOfDistinctTransfers(t *testing.T) {
 		}
 		batches = rapid.Permutation(batches).Draw(rt, "commit order")
 
+		// Break some batches with one bad transfer, anywhere in the batch.
+		broken := make([]bool, len(batches))
+		for i := range batches {
+			if !rapid.Bool().Draw(rt, "broken") {
+				continue
+			}
+			bad := xfer(site, 1000+i, ledger.AccountID(parties[0], ledger.Energy), ledger.AccountID(parties[1], ledger.Energy), ledger.MWh, decimal.New(15, -1))
+			switch rapid.IntRange(0, 5).Draw(rt, "breakage") {
+			case 0:
+				bad.Amount = decimal.Zero
+			case 1:
+				bad.Amount = decimal.New(-3, 0)
+			case 2:
+				bad.Amount = decimal.New(1, -7) // finer than 1 Wh
+			case 3:
+				bad.Credit = ledger.AccountID(parties[1], ledger.Settlement) // MWh into a USD account
+			case 4:
+				bad.Credit = bad.Debit
+			case 5: // refused by the database's trigger, after the batch's rows went in
+				bad.Debit, bad.Credit = bad.Credit, bad.Debit
+				bad.Reverses = ledger.TransferID(site, t0, 99, ledger.Delivery, "never booked")
+			}
+			b := batches[i]
+			at := rapid.IntRange(0, len(b.Transfers)).Draw(rt, "bad at")
+			b.Transfers = append(append(append([]ledger.Transfer{}, b.Transfers[:at]...), bad), b.Transfers[at:]...)
+			batches[i], broken[i] = b, true
+		}
+
 		inserted := 0
-		for _, b := range batches {
+		booked := map[[16]byte]ledger.Transfer{}
+		for i, b := range batches {
+			before := balanceText(t, conn)
 			c, err := s.Commit(ctx, b)
+			if broken[i] {
+				if !errors.Is(err, ErrInvalid) {
+					rt.Fatalf("broken batch: err = %v, want ErrInvalid", err)
+				}
+				if after := balanceText(t, conn); after != before {
+					rt.Fatalf("a refused batch changed balances:\n%s\n%s", before, after)
+				}
+				continue
+			}
 			if err != nil {
 				rt.Fatalf("commit: %v", err)
 			}
@@ -92,9 +136,16 @@ func TestPropertyBalancesAreSumsOfDistinctTransfers(t *testing.T) {
 				rt.Fatalf("commit of %d transfers: %+v", len(b.Transfers), c)
 			}
 			inserted += c.Inserted
+			for _, tr := range b.Transfers {
+				booked[tr.ID] = tr
+			}
 		}
-		if inserted != len(ts) {
-			rt.Fatalf("inserted %d transfers in all, want each of the %d once", inserted, len(ts))
+		if inserted != len(booked) {
+			rt.Fatalf("inserted %d transfers in all, want each of the %d of committed batches once", inserted, len(booked))
+		}
+		ts = ts[:0]
+		for _, tr := range booked {
+			ts = append(ts, tr)
 		}
 
 		want := sums(ts)

@@ -114,7 +114,18 @@ ORDER BY t.id LIMIT $1`
 //     of its transfers (a mismatch lists the account with both numbers);
 //   - transfers stay in their unit: both accounts of every transfer hold its
 //     unit;
-//   - amounts within scale: no amount has more places than its unit keeps.
+//   - amounts within scale: no amount has more places than its unit keeps;
+//   - debits equal credits per batch: per batch and unit, likewise;
+//   - batches match their transfers: every transfer names a batch that counts
+//     it (batches.transfers);
+//   - transfer ids are unique across the partitions;
+//   - finalized periods stay closed: no transfer dated in a finalized period
+//     was recorded after its finalization;
+//   - reversals cancel exactly: every reversal names a booked transfer, has
+//     its unit and amount with the accounts swapped, and no transfer is
+//     reversed twice;
+//   - offsets never move backwards: in the history of every consumer
+//     partition's stored offset, and the stored offset is the latest.
 //
 // All checks read one snapshot, so commits running meanwhile cannot make
 // them disagree. An error means Verify could not run, not that the ledger is
@@ -131,6 +142,11 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 		}
 		if err := verifyTransfers(ctx, tx, &r); err != nil {
 			return fmt.Errorf("transfers: %w", err)
+		}
+		for _, q := range journalChecks {
+			if err := verifyList(ctx, tx, &r, q); err != nil {
+				return fmt.Errorf("%s: %w", q.name, err)
+			}
 		}
 		return nil
 	})
@@ -287,5 +303,92 @@ func verifyTransfers(ctx context.Context, tx pgx.Tx, r *Report) error {
 		}
 	}
 	r.add("amounts within their unit's scale", "no amount is finer than its unit keeps", fineList, totalFine)
+	return nil
+}
+
+// listCheck is a check whose query returns one line of text per violation,
+// at most $1 of them, after a first column counting them all (a window
+// count).
+type listCheck struct {
+	name, ok, query string
+}
+
+var journalChecks = []listCheck{
+	{"debits equal credits per batch", "per batch and unit, Σ debits = Σ credits", `
+		WITH sides AS (
+			SELECT t.batch_id, a.unit, t.amount AS debit, 0::numeric AS credit
+			  FROM transfers t JOIN accounts a ON a.id = t.debit_account
+			UNION ALL
+			SELECT t.batch_id, a.unit, 0, t.amount
+			  FROM transfers t JOIN accounts a ON a.id = t.credit_account
+		)
+		SELECT count(*) OVER (), format('batch %s %s: debits %s ≠ credits %s', batch_id, unit, sum(debit), sum(credit))
+		  FROM sides GROUP BY batch_id, unit HAVING sum(debit) <> sum(credit)
+		 ORDER BY batch_id, unit LIMIT $1`},
+	{"batches match their transfers", "every transfer's batch exists and counts it", `
+		WITH per AS (SELECT batch_id, count(*) AS n FROM transfers GROUP BY batch_id)
+		SELECT count(*) OVER (), CASE WHEN b.id IS NULL
+			THEN format('batch %s: %s transfers name it, no such batch', p.batch_id, p.n)
+			ELSE format('batch %s: records %s transfers, %s name it', b.id, b.transfers, coalesce(p.n, 0)) END
+		  FROM per p FULL JOIN batches b ON b.id = p.batch_id
+		 WHERE b.id IS NULL OR b.transfers <> coalesce(p.n, 0)
+		 ORDER BY coalesce(b.id, p.batch_id) LIMIT $1`},
+	{"transfer ids are unique", "no id is booked twice, in any partition", `
+		SELECT count(*) OVER (), format('%s is booked %s times (periods %s)', id, count(*), string_agg(period, ', ' ORDER BY period))
+		  FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1`},
+	{"finalized periods stay closed", "no transfer was recorded in a period after its finalization", `
+		SELECT count(*) OVER (), format('%s (%s, %s %s) recorded at %s, after period %s was finalized by %s at %s',
+			t.id, t.leg, t.site, to_char(t.interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'), t.recorded_at, p.period, p.finalized_by, p.finalized_at)
+		  FROM transfers t JOIN periods p ON p.period = t.period
+		 WHERE p.finalized_at IS NOT NULL AND t.recorded_at > p.finalized_at
+		 ORDER BY t.recorded_at, t.id LIMIT $1`},
+	{"reversals cancel exactly", "every reversal cancels one booked transfer exactly, once", `
+		WITH bad AS (
+			SELECT r.id, CASE WHEN o.id IS NULL THEN format('%s reverses %s, which is not booked', r.id, r.reverses)
+				ELSE format('%s reverses %s but does not cancel it: %s %s %s→%s reversed by %s %s %s→%s', r.id, r.reverses,
+					o.amount, o.unit, o.debit_account, o.credit_account, r.amount, r.unit, r.debit_account, r.credit_account) END AS line
+			  FROM transfers r LEFT JOIN transfers o ON o.id = r.reverses
+			 WHERE r.reverses IS NOT NULL
+			   AND (o.id IS NULL OR (o.debit_account, o.credit_account, o.unit, o.amount) IS DISTINCT FROM (r.credit_account, r.debit_account, r.unit, r.amount))
+			UNION ALL
+			SELECT reverses, format('%s is reversed %s times (by %s)', reverses, count(*), string_agg(id::text, ', ' ORDER BY id))
+			  FROM transfers WHERE reverses IS NOT NULL GROUP BY reverses HAVING count(*) > 1
+		)
+		SELECT count(*) OVER (), line FROM bad ORDER BY id LIMIT $1`},
+	{"offsets never move backwards", "every stored offset only moved forward, and is the latest of its history", `
+		WITH h AS (
+			SELECT consumer, topic, partition, seq, next_offset, batch_id,
+				lag(next_offset) OVER (PARTITION BY consumer, topic, partition ORDER BY seq) AS previous,
+				row_number() OVER (PARTITION BY consumer, topic, partition ORDER BY seq DESC) AS from_last
+			  FROM consumer_offset_history
+		), bad AS (
+			SELECT consumer, topic, partition, seq, format('%s %s/%s moved back from %s to %s (batch %s)', consumer, topic, partition, previous, next_offset, batch_id) AS line
+			  FROM h WHERE next_offset < previous
+			UNION ALL
+			SELECT c.consumer, c.topic, c.partition, 0, format('%s %s/%s stores %s, its history ends at %s', c.consumer, c.topic, c.partition, c.next_offset, coalesce(h.next_offset::text, 'nothing'))
+			  FROM consumer_offsets c LEFT JOIN h ON (h.consumer, h.topic, h.partition, h.from_last) = (c.consumer, c.topic, c.partition, 1)
+			 WHERE h.next_offset IS DISTINCT FROM c.next_offset
+		)
+		SELECT count(*) OVER (), line FROM bad ORDER BY consumer, topic, partition, seq LIMIT $1`},
+}
+
+// verifyList runs a listCheck and adds its outcome to the report.
+func verifyList(ctx context.Context, tx pgx.Tx, r *Report, q listCheck) error {
+	rows, err := tx.Query(ctx, q.query, maxListed)
+	if err != nil {
+		return err
+	}
+	var total int
+	var lines []string
+	var n int
+	var line string
+	if _, err := pgx.ForEachRow(rows, []any{&n, &line}, func() error {
+		total = n
+		lines = append(lines, line)
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.add(q.name, q.ok, lines, total)
 	return nil
 }

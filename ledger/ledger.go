@@ -172,5 +172,6 @@ type MarketPrice struct {
 	Market    string
 	Start     time.Time
 	End       time.Time
-	USDPerMWh decimal.Decimal
+	USDPerMWh decimal.Decimal // USD per Unit
+	Unit      string          // "" or "MWh" for power, "MMBtu" for a gas index (matching.UnitMMBtu)
 }

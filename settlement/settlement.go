@@ -18,8 +18,13 @@ type LegTotal struct {
 	Leg             ledger.Leg
 	USDPerMWh       decimal.Decimal // the price of a payment leg; zero for energy legs
 	QuantityMWh     decimal.Decimal // Σ energy (energy legs) or Σ priced energy (payment legs)
-	AmountUSD       decimal.Decimal // Σ exact money (payment legs)
-	Transfers       int
+	AmountUSD       decimal.Decimal // Σ exact money (payment legs), as booked (≥ 0)
+	// Payer is the party whose account the money left (payment legs); ""
+	// means the buyer. Money the buyer paid counts positive on its
+	// statement, money the seller paid (a negative price, shortfall
+	// damages, a virtual PPA difference) negative.
+	Payer     string
+	Transfers int
 }
 
 // GridTotal sums one party's grid legs over a period.
@@ -121,20 +126,47 @@ func statement(p *contracts.Portfolio, c *contracts.Contract, period contracts.P
 		EnergyMWh: decimal.Zero, TotalUSD: decimal.Zero, ExactUSD: decimal.Zero,
 	}
 	var energyMWh, pricedMWh decimal.Decimal
-	sort.Slice(legs, func(i, j int) bool { return legs[i].USDPerMWh.LessThan(legs[j].USDPerMWh) })
+	sort.SliceStable(legs, func(i, j int) bool { return legs[i].USDPerMWh.LessThan(legs[j].USDPerMWh) })
+	var cfd = map[ledger.Leg]*Line{}
 	for _, l := range legs {
 		st.Transfers += l.Transfers
+		signed := l.AmountUSD
+		if l.Payer != "" && l.Payer != c.Buyer {
+			signed = signed.Neg()
+		}
 		switch l.Leg {
 		case ledger.Delivery:
 			energyMWh = energyMWh.Add(l.QuantityMWh)
-		case ledger.DeliveryPayment:
-			if want := l.QuantityMWh.Mul(l.USDPerMWh); !want.Equal(l.AmountUSD) {
+		case ledger.Shortfall: // a memo of energy owed; its money is the shortfall payment
+		case ledger.DeliveryPayment, ledger.ShortfallPayment:
+			if want := l.QuantityMWh.Mul(l.USDPerMWh).Abs(); !want.Equal(l.AmountUSD) {
 				return st, fmt.Errorf("settle %s %s: ledger holds $%s for %s MWh at $%s/MWh, expected $%s", period, c.ID, l.AmountUSD, l.QuantityMWh, l.USDPerMWh, want)
 			}
-			pricedMWh = pricedMWh.Add(l.QuantityMWh)
-			st.Lines = append(st.Lines, energyLine(c, l))
+			if l.Leg == ledger.DeliveryPayment {
+				pricedMWh = pricedMWh.Add(l.QuantityMWh)
+			}
+			st.Lines = append(st.Lines, priceLine(c, l, signed))
+		case ledger.CFD, ledger.CFDBasis:
+			// one line per leg: the difference changes every interval
+			line := cfd[l.Leg]
+			if line == nil {
+				desc := fmt.Sprintf("Virtual PPA %s: (market − strike) × volume", c.ID)
+				if l.Leg == ledger.CFDBasis {
+					desc = fmt.Sprintf("Virtual PPA %s basis: (node − hub) × volume", c.ID)
+				}
+				st.Lines = append(st.Lines, Line{Kind: string(l.Leg), Description: desc, QuantityMWh: decimal.Zero, ExactUSD: decimal.Zero})
+				line = &st.Lines[len(st.Lines)-1]
+				cfd[l.Leg] = line
+			}
+			line.QuantityMWh = line.QuantityMWh.Add(l.QuantityMWh)
+			line.ExactUSD = line.ExactUSD.Add(signed)
 		default:
 			return st, fmt.Errorf("settle %s %s: unexpected leg %q on a contract", period, c.ID, l.Leg)
+		}
+	}
+	for i := range st.Lines {
+		if k := ledger.Leg(st.Lines[i].Kind); k == ledger.CFD || k == ledger.CFDBasis {
+			st.Lines[i].AmountUSD = c.Rounding.Round(st.Lines[i].ExactUSD, 2)
 		}
 	}
 	if !energyMWh.Equal(pricedMWh) {
@@ -146,6 +178,21 @@ func statement(p *contracts.Portfolio, c *contracts.Contract, period contracts.P
 		st.ExactUSD = st.ExactUSD.Add(l.ExactUSD)
 	}
 	return st, nil
+}
+
+// priceLine is a line of energy (or shortfall) at one price.
+func priceLine(c *contracts.Contract, l LegTotal, signed decimal.Decimal) Line {
+	if l.Leg == ledger.ShortfallPayment {
+		return Line{
+			Kind:        "shortfall",
+			Description: fmt.Sprintf("Shortfall damages under %s at $%s/MWh not delivered", c.ID, l.USDPerMWh.StringFixed(max(2, -l.USDPerMWh.Exponent()))),
+			QuantityMWh: l.QuantityMWh, RateUSD: l.USDPerMWh.Neg(), ExactUSD: signed,
+			AmountUSD: c.Rounding.Round(signed, 2),
+		}
+	}
+	line := energyLine(c, l)
+	line.ExactUSD, line.AmountUSD = signed, c.Rounding.Round(signed, 2)
+	return line
 }
 
 func energyLine(c *contracts.Contract, l LegTotal) Line {

@@ -10,6 +10,7 @@ package simulate
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/offtake/offtake/contracts"
@@ -27,6 +28,10 @@ type Month struct {
 type Options struct {
 	Seed int64
 	Days int // simulate only the first Days days of the period (0: all of it)
+	// Portfolio, when set, adds the prices the site's contracts read: hubs
+	// and other nodes (real-time, like the site's nodes) and gas indexes (one
+	// $/MMBtu price per local day).
+	Portfolio *contracts.Portfolio
 }
 
 // Site simulates one billing period of a site.
@@ -44,6 +49,22 @@ func Site(s *contracts.Site, period contracts.Period, opt Options) Month {
 			nodes = append(nodes, n)
 		}
 	}
+	var gas []string
+	if opt.Portfolio != nil {
+		for _, c := range opt.Portfolio.ContractsAt(s.ID) {
+			for _, n := range c.Nodes(s) {
+				if !contains(nodes, n) {
+					nodes = append(nodes, n)
+				}
+			}
+			for _, g := range c.GasIndexes() {
+				if !contains(gas, g) {
+					gas = append(gas, g)
+				}
+			}
+		}
+	}
+	units := s.MetersOfKind(contracts.MeterGross)
 	capacityKW, _ := s.CapacityMW.Mul(decimal.NewFromInt(1000)).Float64() // shaping only; readings are integers
 	jobs := trainingJobs(rng, len(loads), start, end)
 	var out Month
@@ -56,8 +77,19 @@ func Site(s *contracts.Site, period contracts.Period, opt Options) Month {
 		if grossKW > 0 {
 			stationKW = 8_000 + 0.025*grossKW
 		}
-		rs := []matching.Reading{
-			reading(s, s.MetersOfKind(contracts.MeterGross)[0].ID, t, step, grossKW),
+		if local.Hour() == 0 && local.Minute() == 0 {
+			for i, g := range gas { // the day's gas index price, published at its start
+				next := time.Date(local.Year(), local.Month(), local.Day()+1, 0, 0, 0, 0, s.Location)
+				usd := 2.6 + 0.9*rng.Float64() + 0.05*float64(i)
+				out.Prices = append(out.Prices, matching.Price{
+					Node: g, Market: "GAS", Start: t, End: next.UTC(), Unit: matching.UnitMMBtu,
+					USDPerMWh: decimal.NewFromFloat(usd).Round(3),
+				})
+			}
+		}
+		var rs []matching.Reading
+		for _, u := range units { // the units share the output evenly
+			rs = append(rs, reading(s, u.ID, t, step, grossKW/float64(len(units))))
 		}
 		if st := s.MetersOfKind(contracts.MeterStationService); len(st) > 0 {
 			rs = append(rs, reading(s, st[0].ID, t, step, stationKW))
@@ -69,7 +101,11 @@ func Site(s *contracts.Site, period contracts.Period, opt Options) Month {
 		genPrice := priceUSD(day, hour, rng)
 		for _, n := range nodes {
 			p := genPrice
-			if n != s.GeneratorNode {
+			switch {
+			case n == s.GeneratorNode:
+			case strings.HasPrefix(n, "HB_"): // a hub: a small basis either way
+				p += rng.Float64() - 0.5
+			default:
 				p += 1.75 + rng.Float64()*0.5 // the load zone's basis over the plant's node
 			}
 			out.Prices = append(out.Prices, matching.Price{

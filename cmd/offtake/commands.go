@@ -163,7 +163,7 @@ func simulateCommand() *cli.Command {
 			if err := stream.EnsureTopics(c.Context, brokers(c), t, c.Int("partitions")); err != nil {
 				return err
 			}
-			msgs := simulated(sites, period, simulate.Options{Seed: c.Int64("seed")}, t)
+			msgs := simulated(sites, period, simulate.Options{Seed: c.Int64("seed"), Portfolio: p}, t)
 			pub := stream.NewPublisher(brokers(c))
 			defer pub.Close()
 			if err := pub.Publish(c.Context, msgs.all()); err != nil {

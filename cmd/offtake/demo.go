@@ -132,7 +132,7 @@ func (d *demo) run(ctx context.Context, url string) error {
 	d.step("kafka: in-process broker on %s", b.Addrs()[0])
 
 	sites, _ := pickSites(d.p, nil)
-	sim := simulated(sites, d.period, simulate.Options{Seed: d.seed, Days: d.days}, t)
+	sim := simulated(sites, d.period, simulate.Options{Seed: d.seed, Days: d.days, Portfolio: d.p}, t)
 	msgs := sim.all()
 	if d.bad {
 		msgs = withBadMessages(sim)

@@ -27,21 +27,21 @@ func New(pool *pgxpool.Pool, gridParties []string) *Source {
 
 var _ settlement.Source = (*Source)(nil)
 
-// ContractTotals sums each contract's legs in the period by price. A payment
-// booked against a negative price runs the other way, so its amount counts
-// negative.
+// ContractTotals sums each contract's legs in the period by price and by
+// who paid. A payment booked against a negative price, or a difference the
+// seller pays, runs from the seller: settlement signs it by the payer.
 func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([]settlement.LegTotal, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT contract_id, contract_version, leg,
 		       coalesce(price_usd_per_mwh, 0)::text,
+		       CASE WHEN unit = 'USD' THEN split_part(debit_account, ':', 1) ELSE '' END,
 		       sum(quantity_mwh)::text,
-		       sum(CASE WHEN leg = 'delivery_payment' AND price_usd_per_mwh < 0 THEN -amount
-		                WHEN leg = 'delivery_payment' THEN amount ELSE 0 END)::text,
+		       sum(CASE WHEN unit = 'USD' THEN amount ELSE 0 END)::text,
 		       count(*)
 		  FROM transfers
 		 WHERE period = $1 AND contract_id IS NOT NULL AND contract_id <> ''
-		 GROUP BY 1, 2, 3, 4
-		 ORDER BY 1, 2, 3, 4`, period.String())
+		 GROUP BY 1, 2, 3, 4, 5
+		 ORDER BY 1, 2, 3, 4, 5`, period.String())
 	if err != nil {
 		return nil, fmt.Errorf("contract totals %s: %w", period, err)
 	}
@@ -50,7 +50,7 @@ func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([
 	for rows.Next() {
 		var t settlement.LegTotal
 		var leg, price, qty, amount string
-		if err := rows.Scan(&t.Contract, &t.ContractVersion, &leg, &price, &qty, &amount, &t.Transfers); err != nil {
+		if err := rows.Scan(&t.Contract, &t.ContractVersion, &leg, &price, &t.Payer, &qty, &amount, &t.Transfers); err != nil {
 			return nil, fmt.Errorf("contract totals %s: %w", period, err)
 		}
 		t.Leg = ledger.Leg(leg)

@@ -18,8 +18,10 @@ func ledgerCommand() *cli.Command {
 			{
 				Name:  "verify",
 				Usage: "check the ledger's invariants; exit 1 naming each violation",
-				Description: "Checks that debits equal credits for every unit, that every account's balance equals the\n" +
-					"sum of its transfers, and that every transfer's accounts hold its unit.",
+				Description: "Checks that debits equal credits for every unit and every batch, that every account's\n" +
+					"balance equals the sum of its transfers, that every transfer's accounts hold its unit, that\n" +
+					"no transfer was recorded in a finalized period after its finalization, that every reversal\n" +
+					"cancels one booked transfer exactly, and that stored Kafka offsets never moved backwards.",
 				Flags: []cli.Flag{databaseFlag(), outputFlag()},
 				Action: ledgerReport(func(ctx context.Context, store *postgres.Store, w io.Writer, format string) error {
 					rep, err := store.Verify(ctx)
@@ -47,6 +49,9 @@ func ledgerCommand() *cli.Command {
 					return show(w, format, bs, func() { printBalances(w, bs) })
 				}),
 			},
+			ledgerEntriesCommand(),
+			ledgerTraceCommand(),
+			ledgerPeriodsCommand(),
 		},
 	}
 }

@@ -232,7 +232,9 @@ func printEntriesCSV(w io.Writer, es []postgres.Entry) error {
 
 func printTrace(w io.Writer, tr postgres.Trace) {
 	e := tr.Transfer
-	line := func(label, format string, args ...any) { fmt.Fprintf(w, "%-10s %s\n", label, fmt.Sprintf(format, args...)) }
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-10s %s\n", label, fmt.Sprintf(format, args...))
+	}
 	line("transfer", "%s  %s", e.ID, e.Leg)
 	line("amount", "%s %s  %s → %s", e.Amount, e.Unit, e.Debit, e.Credit)
 	line("interval", "%s %s – %s (revision %d)", e.Site, e.IntervalStart.Format(minuteUTC), e.IntervalEnd.Format(minuteUTC), e.Revision)

@@ -344,6 +344,7 @@ GRANT USAGE ON SCHEMA public TO offtake_writer, offtake_reader, offtake_settleme
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO offtake_writer, offtake_reader, offtake_settlement;
 GRANT INSERT ON batches, transfers, intervals TO offtake_writer;
 GRANT INSERT, UPDATE ON accounts, prices, consumer_offsets TO offtake_writer;
+GRANT UPDATE (transfers) ON batches TO offtake_writer;
 GRANT USAGE ON SEQUENCE batches_id_seq TO offtake_writer;
 GRANT INSERT, UPDATE ON periods TO offtake_settlement;
 REVOKE EXECUTE ON FUNCTION ledger_ensure_period(text) FROM PUBLIC;

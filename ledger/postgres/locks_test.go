@@ -255,3 +255,70 @@ func TestVerifyFindsBypassedRules(t *testing.T) {
 	}
 	t.Logf("\n%s", r)
 }
+
+// asRole is url connecting as role: the session runs SET ROLE at start, as
+// a login role that is a member of it would be.
+func asRole(t *testing.T, url, role string) string {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "options=-c%20role%3D" + role
+}
+
+// Each role does its job through the store and nothing more: the writer
+// books (new periods, replays through the temporary table, offsets), the
+// settlement role finalizes, the reader reads and cannot write.
+func TestStoreUnderRoles(t *testing.T) {
+	ctx := testCtx(t)
+	_, url := newStore(t)
+	open := func(role string) *Store {
+		s, err := Open(ctx, asRole(t, url, role))
+		if err != nil {
+			t.Fatalf("open as %s: %v", role, err)
+		}
+		t.Cleanup(s.Close)
+		var current string
+		if err := s.pool.QueryRow(ctx, `SELECT current_user`).Scan(&current); err != nil || current != role {
+			t.Fatalf("connected as %q (%v), want %s", current, err, role)
+		}
+		return s
+	}
+	writer, settlement, reader := open("offtake_writer"), open("offtake_settlement"), open("offtake_reader")
+
+	b := postedBatch(t, "permian-1", t0, 2, 5)
+	if _, err := writer.Commit(ctx, b); err != nil {
+		t.Fatalf("writer: commit: %v", err)
+	}
+	if c, err := writer.Commit(ctx, b); err != nil || c.Inserted != 0 {
+		t.Fatalf("writer: replay: %+v, %v", c, err)
+	}
+	if _, err := reader.Commit(ctx, postedBatch(t, "permian-1", t0.Add(time.Hour), 1, 6)); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("reader: commit: err = %v, want permission denied", err)
+	}
+	if err := reader.FinalizePeriod(ctx, "2028-01", "reader"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("reader: finalize: err = %v, want permission denied", err)
+	}
+	if err := writer.FinalizePeriod(ctx, "2028-01", "engine"); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("writer: finalize: err = %v, want permission denied", err)
+	}
+	if _, err := settlement.Commit(ctx, postedBatch(t, "permian-1", t0.Add(time.Hour), 1, 6)); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("settlement: commit: err = %v, want permission denied", err)
+	}
+	if err := settlement.FinalizePeriod(ctx, "2028-01", "finance"); err != nil {
+		t.Errorf("settlement: finalize: %v", err)
+	}
+	if _, err := writer.Commit(ctx, postedBatch(t, "permian-1", t0.Add(time.Hour), 1, 6)); !errors.Is(err, ErrPeriodFinalized) {
+		t.Errorf("writer: commit into the finalized period: err = %v, want ErrPeriodFinalized", err)
+	}
+	for _, s := range []*Store{reader, settlement, writer} {
+		mustVerify(t, s)
+		if _, err := s.Entries(ctx, EntryFilter{Limit: 5}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := reader.pool.Exec(ctx, `UPDATE accounts SET balance = 0`); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("reader: update balances: err = %v, want permission denied", err)
+	}
+}

@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"fmt"
+	"sync"
 	"time"
 	_ "time/tzdata" // market time zones must resolve on machines without zoneinfo
 
@@ -192,6 +193,8 @@ type Escalator struct {
 	// number of anniversaries passed.
 	FirstYearEscalated bool
 	Decimals           int32 // the escalated price is rounded half-up to this many places (≤ 6)
+
+	memo sync.Map // memoKey → memoValue; an Escalator is used through a pointer, never copied
 }
 
 // GasIndex prices energy from a gas index (tolling).
@@ -303,6 +306,8 @@ type Contract struct {
 
 	Terms              // version 1: the terms from Start
 	Amendments []Terms // versions 2, 3, …, each from its Effective date
+
+	memo *quoteMemo // see Prepare
 }
 
 // TermsOn returns the terms in force on local date d.

@@ -129,7 +129,8 @@ func summary(p *contracts.Portfolio) string {
 		fmt.Fprintf(&b, "%s\n", pointer.ReplaceAllString(fmt.Sprintf("%+v", c), "ptr"))
 		for _, t := range c.Versions() {
 			if t.Price.Escalator != nil {
-				fmt.Fprintf(&b, "escalator v%d %+v\n", t.Version, *t.Price.Escalator)
+				e := t.Price.Escalator
+				fmt.Fprintf(&b, "escalator v%d %s %s %v %d\n", t.Version, e.Percent, e.Anniversary, e.FirstYearEscalated, e.Decimals)
 			}
 			if m := t.Price.Market; m.Floor != nil || m.Cap != nil {
 				fmt.Fprintf(&b, "market v%d %v %v\n", t.Version, m.Floor, m.Cap)

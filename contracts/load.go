@@ -1052,6 +1052,9 @@ func (l *loader) finish() (*Portfolio, error) {
 		}
 		pf.Contracts = append(pf.Contracts, c.c)
 	}
+	for i := range pf.Contracts {
+		pf.Contracts[i].Prepare()
+	}
 	return pf, nil
 }
 

@@ -56,8 +56,10 @@ func (c *Contract) Quote(t *Terms, site *Site, s Slot, m Market) (q Quote, ok bo
 		if !has {
 			return q, false
 		}
-		q.USDPerMWh = gas.Mul(p.Gas.HeatRate).Add(p.Gas.VOMPerMWh).Round(PriceDecimals)
-		q.Basis = fmt.Sprintf("gas %s %s × %s + %s", p.Gas.Index, gas, p.Gas.HeatRate, p.Gas.VOMPerMWh)
+		q.USDPerMWh, q.Basis = c.memo.get(t.Version, gas, func() (decimal.Decimal, string) {
+			return gas.Mul(p.Gas.HeatRate).Add(p.Gas.VOMPerMWh).Round(PriceDecimals),
+				fmt.Sprintf("gas %s %s × %s + %s", p.Gas.Index, gas, p.Gas.HeatRate, p.Gas.VOMPerMWh)
+		})
 	case PriceMarketLinked:
 		node := p.Market.Node
 		if node == "" {
@@ -67,18 +69,20 @@ func (c *Contract) Quote(t *Terms, site *Site, s Slot, m Market) (q Quote, ok bo
 		if !has {
 			return q, false
 		}
-		v := mkt.Mul(p.Market.Factor).Add(p.Market.Adder)
-		var b strings.Builder
-		fmt.Fprintf(&b, "market %s %s × %s + %s", node, mkt, p.Market.Factor, p.Market.Adder)
-		if p.Market.Floor != nil && v.LessThan(*p.Market.Floor) {
-			v = *p.Market.Floor
-			fmt.Fprintf(&b, ", floor %s", v)
-		}
-		if p.Market.Cap != nil && v.GreaterThan(*p.Market.Cap) {
-			v = *p.Market.Cap
-			fmt.Fprintf(&b, ", cap %s", v)
-		}
-		q.USDPerMWh, q.Basis = v.Round(PriceDecimals), b.String()
+		q.USDPerMWh, q.Basis = c.memo.get(t.Version, mkt, func() (decimal.Decimal, string) {
+			v := mkt.Mul(p.Market.Factor).Add(p.Market.Adder)
+			var b strings.Builder
+			fmt.Fprintf(&b, "market %s %s × %s + %s", node, mkt, p.Market.Factor, p.Market.Adder)
+			if p.Market.Floor != nil && v.LessThan(*p.Market.Floor) {
+				v = *p.Market.Floor
+				fmt.Fprintf(&b, ", floor %s", v)
+			}
+			if p.Market.Cap != nil && v.GreaterThan(*p.Market.Cap) {
+				v = *p.Market.Cap
+				fmt.Fprintf(&b, ", cap %s", v)
+			}
+			return v.Round(PriceDecimals), b.String()
+		})
 	default:
 		return q, false
 	}
@@ -99,6 +103,37 @@ func (c *Contract) Quote(t *Terms, site *Site, s Slot, m Market) (q Quote, ok bo
 	}
 	return q, true
 }
+
+// quoteMemo remembers a contract's last indexed price: the gas price is the
+// same all day and an hourly market price covers four 15-minute intervals,
+// so most intervals ask again for the price just computed.
+type quoteMemo struct {
+	mu      sync.Mutex
+	version int
+	input   decimal.Decimal
+	price   decimal.Decimal
+	basis   string
+	set     bool
+}
+
+// get returns the price computed from input under terms version, computing
+// it when it is not the one remembered. A nil memo computes every time.
+func (m *quoteMemo) get(version int, input decimal.Decimal, compute func() (decimal.Decimal, string)) (decimal.Decimal, string) {
+	if m == nil {
+		return compute()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.set || m.version != version || !m.input.Equal(input) || m.input.Exponent() != input.Exponent() {
+		m.price, m.basis = compute()
+		m.version, m.input, m.set = version, input, true
+	}
+	return m.price, m.basis
+}
+
+// Prepare readies the contract for fast, concurrent quoting. The loader
+// calls it; a Contract built by hand works without it, only slower.
+func (c *Contract) Prepare() { c.memo = &quoteMemo{} }
 
 // ReferenceNode is the node whose market price the negative-price rule and a
 // virtual contract read: the hub of a virtual contract, the node of a
@@ -171,10 +206,29 @@ func (p *Price) escalate(base decimal.Decimal, d Date, basis string) (decimal.De
 		return base, basis
 	}
 	n := e.Exponent(d)
-	if n == 0 {
-		return base, basis + ", year 1 unescalated"
+	k := memoKey{basis, n}
+	if v, ok := e.memo.Load(k); ok {
+		m := v.(memoValue)
+		return m.price, m.basis
 	}
-	return e.Apply(base, n), fmt.Sprintf("%s %s escalated %s%% × %d", basis, base, e.Percent, n)
+	m := memoValue{base, basis + ", year 1 unescalated"}
+	if n > 0 {
+		m = memoValue{e.Apply(base, n), fmt.Sprintf("%s %s escalated %s%% × %d", basis, base, e.Percent, n)}
+	}
+	e.memo.Store(k, m)
+	return m.price, m.basis
+}
+
+// memoKey and memoValue remember an escalated price: the same few prices
+// (one per band) and exponents (one per year) come back every interval.
+type memoKey struct {
+	basis string // names the base price: "fixed", "tou peak"
+	n     int
+}
+
+type memoValue struct {
+	price decimal.Decimal
+	basis string
 }
 
 // Exponent is how many times the price is escalated on date d: the
@@ -195,29 +249,15 @@ func (e *Escalator) Exponent(d Date) int {
 	return n
 }
 
-var escalated sync.Map // escalationKey → decimal.Decimal
-
-type escalationKey struct {
-	base, percent string
-	n             int
-	places        int32
-}
-
 // Apply is base × (1 + Percent/100)^n, computed exactly and then rounded
 // half-up to Decimals places.
 func (e *Escalator) Apply(base decimal.Decimal, n int) decimal.Decimal {
-	k := escalationKey{base.String(), e.Percent.String(), n, e.Decimals}
-	if v, ok := escalated.Load(k); ok {
-		return v.(decimal.Decimal)
-	}
 	f := decimal.NewFromInt(1).Add(e.Percent.Shift(-2))
 	v := base
 	for range n {
 		v = v.Mul(f)
 	}
-	v = v.Round(e.Decimals)
-	escalated.Store(k, v)
-	return v
+	return v.Round(e.Decimals)
 }
 
 // BlockMW is the MW a baseload or shaped volume calls for in slot s (zero

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/matching"
 	"github.com/offtake/offtake/messages"
 	"github.com/shopspring/decimal"
@@ -53,12 +54,54 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
 }
 
+// fullTerms is the bench site with its three contracts on the costlier
+// terms: time-of-use with an escalator and NERC holidays, market-linked with
+// floor, cap and a no-settlement negative-price rule, and gas-indexed.
+func fullTerms() *contracts.Portfolio {
+	p := matching.CoyoteFlats()
+	wd, _ := contracts.ParseDays("weekdays")
+	all, _ := contracts.ParseDays("all")
+	peak, _ := contracts.ParseHours("7-22")
+	day, _ := contracts.ParseHours("1-24")
+	p.Calendars = []contracts.Calendar{{ID: "5x16", Holidays: "nerc", Bands: []contracts.Band{{Name: "peak", Days: wd, Hours: peak}, {Name: "off_peak", Days: all, Hours: day}}}}
+	p.Calendars[0].Prepare()
+	floor, cap := decimal.NewFromInt(20), decimal.NewFromInt(120)
+	for i := range p.Contracts {
+		c := &p.Contracts[i]
+		switch c.ID {
+		case "ppa-northwind":
+			c.CalendarID, c.Calendar = "5x16", &p.Calendars[0]
+			c.Price = contracts.Price{Kind: contracts.PriceTOU, Rates: map[string]decimal.Decimal{"peak": decimal.NewFromInt(68), "off_peak": decimal.RequireFromString("47.5")},
+				Escalator: &contracts.Escalator{Percent: decimal.NewFromInt(2), Anniversary: contracts.Date{Year: 2027, Month: 6, Day: 1}, Decimals: 4}}
+		case "ppa-helios":
+			c.Price = contracts.Price{Kind: contracts.PriceMarketLinked, Negative: contracts.NegativeNoSettlement,
+				Market: contracts.MarketLink{Node: "LZ_WEST", Factor: decimal.RequireFromString("0.9"), Adder: decimal.NewFromInt(5), Floor: &floor, Cap: &cap}}
+		case "ppa-cedar":
+			c.Price = contracts.Price{Kind: contracts.PriceGasIndexed, Gas: contracts.GasIndex{Index: "HENRY_HUB", HeatRate: decimal.RequireFromString("7.1"), VOMPerMWh: decimal.RequireFromString("3.25")}}
+		}
+	}
+	for i := range p.Contracts {
+		p.Contracts[i].Prepare()
+	}
+	return p
+}
+
 // benchEngine is an engine for the site with every price of the bench days
-// loaded: hourly real-time prices at the generator and the load node.
-func benchEngine(b *testing.B) *matching.Engine {
-	e, err := matching.New(matching.CoyoteFlats(), matching.DefaultConfig())
+// loaded: hourly real-time prices at the generator and the load node, and a
+// daily gas price.
+func benchEngine(b *testing.B, full bool) *matching.Engine {
+	p := matching.CoyoteFlats()
+	if full {
+		p = fullTerms()
+	}
+	e, err := matching.New(p, matching.DefaultConfig())
 	if err != nil {
 		b.Fatal(err)
+	}
+	for d := benchStart.Add(-24 * time.Hour); d.Before(benchStart.Add((benchDays + 1) * 24 * time.Hour)); d = d.Add(24 * time.Hour) {
+		if _, err := e.AddPrice(matching.Price{Node: "HENRY_HUB", Market: "GAS", Start: d, End: d.Add(24 * time.Hour), USDPerMWh: decimal.RequireFromString("3.12"), Unit: matching.UnitMMBtu}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for h := benchStart; h.Before(benchStart.Add(benchDays * 24 * time.Hour)); h = h.Add(time.Hour) {
 		for _, node := range []string{"CFEC_CC1_RN", "LZ_WEST"} {
@@ -88,7 +131,7 @@ func BenchmarkDecodeAndMatch(b *testing.B) {
 			if e != nil && closed != intervals {
 				b.Fatalf("%d intervals closed in a pass, want %d", closed, intervals)
 			}
-			e, closed = benchEngine(b), 0
+			e, closed = benchEngine(b, false), 0
 			b.StartTimer()
 		}
 		r, err := messages.DecodeReading(msgs[j])
@@ -130,6 +173,11 @@ func BenchmarkAllocate(b *testing.B) {
 // match at ≥ 50% of the readings/s of decode alone), by wall time and by the
 // process's CPU time, which other processes' load does not inflate.
 func BenchmarkMatchOverDecode(b *testing.B) {
+	b.Run("fixed", func(b *testing.B) { matchOverDecode(b, false) })
+	b.Run("full-terms", func(b *testing.B) { matchOverDecode(b, true) })
+}
+
+func matchOverDecode(b *testing.B, full bool) {
 	msgs, intervals := benchReadings()
 	var decodeWall, matchWall, decodeCPU, matchCPU time.Duration
 	timed := func(wall, cpu *time.Duration, pass func()) {
@@ -164,7 +212,7 @@ func BenchmarkMatchOverDecode(b *testing.B) {
 		}
 	}
 	for i := 0; i < b.N; i++ {
-		e = benchEngine(b)
+		e = benchEngine(b, full)
 		if i%2 == 0 {
 			timed(&decodeWall, &decodeCPU, decodePass)
 			timed(&matchWall, &matchCPU, matchPass)

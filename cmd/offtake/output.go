@@ -52,20 +52,38 @@ func grouped(d decimal.Decimal, places int32) string {
 func printContracts(w io.Writer, p *contracts.Portfolio, format string) error {
 	if format == "json" {
 		type row struct {
-			ID, Site, Seller, Buyer, Meter, Shape, Price string
-			Priority                                     int
+			ID       string `json:"id"`
+			Kind     string `json:"kind"`
+			Site     string `json:"site"`
+			Seller   string `json:"seller"`
+			Buyer    string `json:"buyer"`
+			Meter    string `json:"meter,omitempty"`
+			Priority int    `json:"priority,omitempty"`
+			Start    string `json:"start"`
+			End      string `json:"end"`
+			Versions int    `json:"versions"`
+			Volume   string `json:"volume"`
+			Price    string `json:"price"`
 		}
 		var rows []row
 		for _, c := range p.Contracts {
-			rows = append(rows, row{c.ID, c.Site, c.Seller, c.Buyer, c.Meter, string(c.Volume.Shape), c.Price.USDPerMWh.String(), c.Priority})
+			rows = append(rows, row{c.ID, string(c.Kind), c.Site, c.Seller, c.Buyer, c.Meter, c.Priority, c.Start.String(), c.End.String(),
+				len(c.Versions()), c.VolumeText(), c.PriceText()})
 		}
 		return printJSON(w, rows)
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "contract\tsite\tbuyer\tmeter\tpriority\tcap MW\t$/MWh\tterm\t")
+	fmt.Fprintln(tw, "contract	kind	buyer	meter	priority	volume	price	term	")
 	for _, c := range p.Contracts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s – %s\t\n", c.ID, c.Site, c.Buyer, c.Meter, c.Priority,
-			c.Volume.CapacityMW.String(), c.Price.USDPerMWh.StringFixed(2), c.Start, c.End)
+		prio, meter := fmt.Sprint(c.Priority), c.Meter
+		if c.Kind == contracts.KindVirtual {
+			prio = "-"
+		}
+		if meter == "" {
+			meter = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s – %s\t\n", c.ID, c.Kind, c.Buyer, meter, prio,
+			c.VolumeText(), c.PriceText(), c.Start, c.End)
 	}
 	return tw.Flush()
 }
@@ -76,14 +94,36 @@ func printContract(w io.Writer, p *contracts.Portfolio, c *contracts.Contract, f
 	}
 	buyer, _ := p.Party(c.Buyer)
 	seller, _ := p.Party(c.Seller)
-	fmt.Fprintf(w, "contract      %s (version %d, %s)\n", c.ID, c.Version, c.Kind)
+	fmt.Fprintf(w, "contract      %s (%s, %d version(s))\n", c.ID, c.Kind, len(c.Versions()))
 	fmt.Fprintf(w, "seller        %s (%s)\n", seller.Name, seller.ID)
 	fmt.Fprintf(w, "buyer         %s (%s)\n", buyer.Name, buyer.ID)
-	fmt.Fprintf(w, "site / meter  %s / %s\n", c.Site, c.Meter)
+	if c.Meter != "" {
+		fmt.Fprintf(w, "site / meter  %s / %s\n", c.Site, c.Meter)
+	} else {
+		fmt.Fprintf(w, "site          %s\n", c.Site)
+	}
 	fmt.Fprintf(w, "term          %s to %s (exclusive, market time)\n", c.Start, c.End)
-	fmt.Fprintf(w, "priority      %d\n", c.Priority)
-	fmt.Fprintf(w, "volume        %s, capacity %s MW\n", c.Volume.Shape, c.Volume.CapacityMW)
-	fmt.Fprintf(w, "price         %s $%s/MWh\n", c.Price.Kind, c.Price.USDPerMWh.StringFixed(2))
+	if c.Kind == contracts.KindPhysical {
+		fmt.Fprintf(w, "priority      %d\n", c.Priority)
+	}
+	if c.Calendar != nil {
+		fmt.Fprintf(w, "calendar      %s (holidays: %s; bands: %s)\n", c.Calendar.ID, c.Calendar.Holidays, strings.Join(c.Calendar.BandNames(), ", "))
+	}
+	for _, t := range c.Versions() {
+		fmt.Fprintf(w, "version %d     from %s\n", t.Version, t.Effective)
+		fmt.Fprintf(w, "  volume      %s\n", t.VolumeText())
+		label := "price"
+		if c.Kind == contracts.KindVirtual {
+			label = "strike"
+		}
+		fmt.Fprintf(w, "  %-11s %s\n", label, t.PriceText())
+		if c.Kind == contracts.KindVirtual {
+			fmt.Fprintf(w, "  settles     %s\n", t.VirtualText())
+		}
+		if m := t.MonthlyText(); m != "" {
+			fmt.Fprintf(w, "  monthly     %s\n", m)
+		}
+	}
 	fmt.Fprintf(w, "rounding      %s; payment %d days\n", c.Rounding, c.PaymentTermsDays)
 	return nil
 }

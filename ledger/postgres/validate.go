@@ -116,7 +116,9 @@ func (s *Store) check(b *ledger.Batch) (checked, error) {
 		if t.Amount.Sign() <= 0 {
 			return c, bad("amount %s %s is not positive", t.Amount, t.Unit)
 		}
-		if !t.Amount.Equal(t.Amount.Round(scale)) {
+		// An exponent of at least −scale fits by construction; only a finer
+		// one needs the (allocating) rounding to tell trailing zeros apart.
+		if t.Amount.Exponent() < -scale && !t.Amount.Equal(t.Amount.Round(scale)) {
 			return c, bad("amount %s %s has more than the %d decimal places %s keeps", t.Amount, t.Unit, scale, t.Unit)
 		}
 		if t.Debit == t.Credit {

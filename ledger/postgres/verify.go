@@ -118,6 +118,7 @@ ORDER BY t.id LIMIT $1`
 //   - debits equal credits per batch: per batch and unit, likewise;
 //   - batches match their transfers: every transfer names a batch that counts
 //     it (batches.transfers);
+//   - records name their batches: interval records and stored offsets;
 //   - transfer ids are unique across the partitions;
 //   - finalized periods stay closed: no transfer dated in a finalized period
 //     was recorded after its finalization;
@@ -333,6 +334,16 @@ var journalChecks = []listCheck{
 		  FROM per p FULL JOIN batches b ON b.id = p.batch_id
 		 WHERE b.id IS NULL OR b.transfers <> coalesce(p.n, 0)
 		 ORDER BY coalesce(b.id, p.batch_id) LIMIT $1`},
+	{"records name their batches", "every interval record and stored offset names a batch that exists", `
+		WITH bad AS (
+			SELECT format('interval %s %s revision %s names batch %s, which does not exist', i.site,
+				to_char(i.interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'), i.revision, i.batch_id) AS line
+			  FROM intervals i WHERE NOT EXISTS (SELECT FROM batches b WHERE b.id = i.batch_id)
+			UNION ALL
+			SELECT format('offset of %s %s/%s names batch %s, which does not exist', o.consumer, o.topic, o.partition, o.batch_id)
+			  FROM consumer_offsets o WHERE o.batch_id IS NOT NULL AND NOT EXISTS (SELECT FROM batches b WHERE b.id = o.batch_id)
+		)
+		SELECT count(*) OVER (), line FROM bad ORDER BY line LIMIT $1`},
 	{"transfer ids are unique", "no id is booked twice, in any partition", `
 		SELECT count(*) OVER (), format('%s is booked %s times (periods %s)', id, count(*), string_agg(period, ', ' ORDER BY period))
 		  FROM transfers GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT $1`},

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -12,8 +13,45 @@ import (
 // Post turns one interval's allocation into transfers and its interval
 // record. Zero amounts book nothing. loc is the site's market time zone (for
 // the billing period). Post asserts that the energy legs balance the interval.
+//
+// A re-matched interval (r.Reverses set) books first the reversal of every
+// transfer the revision before booked — same unit and amount, accounts
+// swapped, naming the transfer it cancels — then its own transfers: the
+// ledger ends as if only the corrected data had been booked, plus the
+// reversal pairs.
 func Post(r *matching.Result, loc *time.Location) ([]Transfer, Interval) {
+	return PostIn(r, loc, "")
+}
+
+// PostIn is Post with the transfers dated in billing period bookIn instead
+// of the interval's own: a correction to an interval of a finalized period
+// lands, whole (reversal and rebook), in the next open period as a prior-
+// period adjustment; its interval start still names the period it corrects.
+// An empty bookIn is the interval's own period.
+func PostIn(r *matching.Result, loc *time.Location, bookIn string) ([]Transfer, Interval) {
+	out, iv := post(r, loc, bookIn)
+	if r.Reverses == nil {
+		return out, iv
+	}
+	prev, _ := post(r.Reverses, loc, bookIn)
+	all := make([]Transfer, 0, len(prev)+len(out))
+	for _, t := range prev {
+		x := t
+		x.ID = TransferID(r.Site, r.Start, r.Revision, t.Leg, "reverses "+hex.EncodeToString(t.ID[:]))
+		x.Debit, x.Credit = t.Credit, t.Debit
+		x.Revision = r.Revision
+		x.Reverses = t.ID
+		all = append(all, x)
+	}
+	return append(all, out...), iv
+}
+
+// post books one revision's own transfers.
+func post(r *matching.Result, loc *time.Location, bookIn string) ([]Transfer, Interval) {
 	period := contracts.PeriodOf(r.Start, loc).String()
+	if bookIn != "" {
+		period = bookIn
+	}
 	refs := make([]ReadingRef, len(r.Readings))
 	for i, rr := range r.Readings {
 		refs[i] = ReadingRef{Meter: rr.Meter, Version: rr.Version, Quality: string(rr.Quality)}

@@ -117,3 +117,47 @@ func TestShortfallLegs(t *testing.T) {
 		seen[t0.ID] = true
 	}
 }
+
+// A re-matched interval reverses every transfer of the revision before and
+// books its own: the net of both revisions is the corrected allocation.
+func TestPostReversesTheRevisionBefore(t *testing.T) {
+	loc, _ := time.LoadLocation("America/Chicago")
+	rev1 := result()
+	rev1.Gross, rev1.Net = 10*matching.WhPerMWh, 10*matching.WhPerMWh
+	rev1.Deliveries = []matching.Delivery{{Contract: "c", ContractVersion: 1, Seller: "gen", Buyer: "dc", Energy: 10 * matching.WhPerMWh, USDPerMWh: d("50")}}
+	rev2 := result()
+	rev2.Revision, rev2.Reverses = 2, rev1
+	rev2.Gross, rev2.Net = 12*matching.WhPerMWh, 12*matching.WhPerMWh
+	rev2.Deliveries = []matching.Delivery{{Contract: "c", ContractVersion: 1, Seller: "gen", Buyer: "dc", Energy: 12 * matching.WhPerMWh, USDPerMWh: d("50")}}
+	first, _ := ledger.Post(rev1, loc)
+	second, iv := ledger.Post(rev2, loc)
+	if len(second) != 2*len(first) || iv.Revision != 2 {
+		t.Fatalf("%d transfers for revision 2 (revision 1 had %d)", len(second), len(first))
+	}
+	balance := map[string]decimal.Decimal{}
+	ids := map[[16]byte]bool{}
+	for _, tr := range append(first, second...) {
+		if ids[tr.ID] {
+			t.Fatalf("id %x twice", tr.ID)
+		}
+		ids[tr.ID] = true
+		balance[tr.Debit+" "+string(tr.Unit)] = balance[tr.Debit+" "+string(tr.Unit)].Sub(tr.Amount)
+		balance[tr.Credit+" "+string(tr.Unit)] = balance[tr.Credit+" "+string(tr.Unit)].Add(tr.Amount)
+	}
+	for i, orig := range first {
+		rv := second[i]
+		if rv.Reverses != orig.ID || rv.Debit != orig.Credit || rv.Credit != orig.Debit || !rv.Amount.Equal(orig.Amount) || rv.Unit != orig.Unit || rv.Revision != 2 || rv.Leg != orig.Leg {
+			t.Errorf("reversal %+v of %+v", rv, orig)
+		}
+	}
+	if !balance["dc:energy MWh"].Equal(d("12")) || !balance["dc:settlement USD"].Equal(d("-600")) {
+		t.Errorf("net of both revisions: %v", balance)
+	}
+	// Into a later period: both the reversal and the rebook.
+	adj, _ := ledger.PostIn(rev2, loc, "2028-04")
+	for _, tr := range adj {
+		if tr.Period != "2028-04" || !tr.IntervalStart.Equal(start) {
+			t.Errorf("prior-period adjustment %+v", tr)
+		}
+	}
+}

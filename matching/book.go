@@ -34,7 +34,7 @@ type book struct {
 	act       []active        // reused by allocate
 	open      map[int64]*openInterval
 	closed    map[int64]struct{}
-	history   map[int64][]Wh // energy per site meter of each retained closed interval, for estimates
+	history   map[int64]*closedInterval // each retained closed interval: for estimates and corrections
 	floor     time.Time      // readings before this are late, whatever closed says
 	lookback  int            // how many intervals back an estimate looks for the meter's latest value
 	queue     startHeap      // starts of open intervals, for closing on the grace
@@ -65,6 +65,14 @@ type contractTerms struct {
 	capWh []Wh // per version: a load-following cap over one interval; NoCap when none
 }
 
+// closedInterval is what the book keeps of an interval it allocated, while
+// it is within the retention window: the readings it used and the result,
+// so that a correction can re-match it and reverse what was booked.
+type closedInterval struct {
+	readings []ReadingRef
+	result   *Result
+}
+
 type openInterval struct {
 	start, end time.Time
 	readings   []ReadingRef
@@ -91,7 +99,7 @@ func newBook(p *contracts.Portfolio, s *contracts.Site, cfg Config) (*book, erro
 	b := &book{
 		site: s, cfg: cfg, interval: s.Interval(),
 		meters: map[string]int{}, loadOf: map[int]int{},
-		open: map[int64]*openInterval{}, closed: map[int64]struct{}{}, history: map[int64][]Wh{},
+		open: map[int64]*openInterval{}, closed: map[int64]struct{}{}, history: map[int64]*closedInterval{},
 	}
 	if b.interval <= 0 {
 		return nil, fmt.Errorf("matching: site %s has an interval of %d minutes", s.ID, s.IntervalMinutes)
@@ -221,7 +229,14 @@ func (b *book) isClosed(start time.Time) bool {
 // the reading had no effect).
 func (b *book) add(m int, r Reading) (Outcome, *openInterval) {
 	if b.isClosed(r.Start) {
-		return Late, nil
+		h := b.history[r.Start.Unix()]
+		switch {
+		case h == nil:
+			return Late, nil // closed before the retention window or before a restart
+		case r.Version <= h.readings[m].Version:
+			return Duplicate, nil
+		}
+		return Corrected, nil // the caller re-matches it
 	}
 	key := r.Start.Unix()
 	iv := b.open[key]
@@ -299,15 +314,34 @@ func (b *book) closeReady(e *Engine, touched *openInterval, retry bool) []Result
 		key := iv.start.Unix()
 		delete(b.open, key)
 		b.closed[key] = struct{}{}
-		energy := make([]Wh, len(iv.readings))
-		for m, r := range iv.readings {
-			energy[m] = r.Energy
-		}
-		b.history[key] = energy
+		b.history[key] = &closedInterval{readings: iv.readings, result: &res}
 		out = append(out, res)
 	}
 	b.prune()
 	return out
+}
+
+// rematch allocates a closed interval again with reading r (meter m) in
+// place of the one it used. The result is the next revision and names the
+// one it replaces, whose transfers the ledger reverses. false when a price
+// the interval needs is no longer held (the reading is then late).
+func (b *book) rematch(e *Engine, m int, r Reading) (Result, bool) {
+	key := r.Start.Unix()
+	h := b.history[key]
+	iv := &openInterval{start: h.result.Start, end: h.result.End, readings: append([]ReadingRef(nil), h.readings...), got: make([]bool, len(h.readings))}
+	for i := range iv.got {
+		iv.got[i] = true
+	}
+	iv.n = len(iv.got)
+	iv.readings[m] = ReadingRef{Meter: r.Meter, Energy: r.Energy, Quality: r.Quality, Version: r.Version}
+	res, ok := b.allocate(e, iv)
+	if !ok {
+		return Result{}, false
+	}
+	res.Revision = h.result.Revision + 1
+	res.Reverses = h.result
+	b.history[key] = &closedInterval{readings: iv.readings, result: &res}
+	return res, true
 }
 
 func (b *book) pastGrace(iv *openInterval) bool {
@@ -514,40 +548,106 @@ func (m *marketView) GasPrice(index string, d contracts.Date) (decimal.Decimal, 
 	return m.e.gasPrice(index, d)
 }
 
-// fillMissing estimates readings that did not arrive by the grace: the
-// meter's value in the latest earlier interval carried forward (zero if it
-// has none within the lookback), marked estimated, version 0. A later actual
-// reading is a correction.
+// fillMissing estimates readings that did not arrive by the grace, marked
+// estimated, version 0; the actual reading, when it comes, is a correction.
+// A gap of at most cfg.InterpolateMaxGap intervals between two values of the
+// meter (readings, or estimates already made) is filled by linear
+// interpolation, rounded half away from zero to whole Wh; otherwise the
+// rule: the meter's latest earlier value (zero if it has none within the
+// lookback), or zero.
 //
-// The value is looked up by interval start, not taken from the reading that
-// arrived last: readings of later intervals arrive before an interval closes
-// on the grace, and the estimate must not depend on their order.
+// Values are looked up by interval start, not taken from the reading that
+// arrived last: the estimate must not depend on arrival order, only on
+// which of the meter's later readings are in by the close.
 func (b *book) fillMissing(iv *openInterval) {
 	for m, got := range iv.got {
 		if got {
 			continue
 		}
-		iv.readings[m] = ReadingRef{Meter: b.site.Meters[m].ID, Energy: b.previous(m, iv.start), Quality: Estimated, Version: 0}
+		e, _, _ := b.previous(m, iv.start, false)
+		if b.cfg.EstimateRule == EstimateZero {
+			e = 0
+		}
+		// Interpolation runs between readings, never from an estimate: a
+		// longer gap is not made short by estimating its first intervals.
+		if prev, back, ok := b.previous(m, iv.start, true); ok && back <= b.cfg.InterpolateMaxGap {
+			if next, ahead, ok := b.next(m, iv.start, b.cfg.InterpolateMaxGap+1-back); ok {
+				e = interpolate(prev, next, back, back+ahead)
+			}
+		}
+		iv.readings[m] = ReadingRef{Meter: b.site.Meters[m].ID, Energy: e, Quality: Estimated, Version: 0}
 	}
 }
 
+// interpolate is the value k steps of n from a to b, rounded half away from
+// zero (the values are bounded far below overflow).
+func interpolate(a, b Wh, k, n int) Wh {
+	num := int64(b-a) * int64(k)
+	q := num / int64(n)
+	if r := num % int64(n); 2*abs64(r) >= int64(n) {
+		if num < 0 {
+			q--
+		} else {
+			q++
+		}
+	}
+	return a + Wh(q)
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // previous is meter m's energy in the latest interval before start that the
-// book knows of: closed (its reading or estimate) or still open with the
-// meter's reading; zero if there is none within the lookback.
-func (b *book) previous(m int, start time.Time) Wh {
+// book knows of — closed (its reading or estimate) or still open with the
+// meter's reading — and how many intervals back it is; found is false (and
+// the energy zero) if there is none within the lookback.
+//
+// With readingsOnly, estimates are skipped: the latest value read from the
+// meter.
+func (b *book) previous(m int, start time.Time, readingsOnly bool) (e Wh, steps int, found bool) {
 	t := start
-	for range b.lookback {
+	for i := 1; i <= b.lookback; i++ {
 		t = t.Add(-b.interval)
 		if t.Before(b.floor) {
 			break
 		}
 		key := t.Unix()
-		if h, ok := b.history[key]; ok {
-			return h[m]
+		if readingsOnly && i > b.cfg.InterpolateMaxGap {
+			break // too far back to interpolate from
+		}
+		if h, ok := b.history[key]; ok && (!readingsOnly || h.readings[m].Version > 0) {
+			return h.readings[m].Energy, i, true
 		}
 		if iv, ok := b.open[key]; ok && iv.got[m] {
-			return iv.readings[m].Energy
+			return iv.readings[m].Energy, i, true
 		}
 	}
-	return 0
+	return 0, 0, false
+}
+
+// next is meter m's reading in the earliest interval after start (open, or
+// closed because it was complete), at
+// most limit intervals ahead and not past the watermark, and how many
+// intervals ahead it is. Up to the watermark, both reading streams have
+// been read (each partition in order), so what is found there does not
+// depend on how the two streams' reads interleave.
+func (b *book) next(m int, start time.Time, limit int) (e Wh, steps int, found bool) {
+	t := start
+	for i := 1; i <= limit; i++ {
+		t = t.Add(b.interval)
+		if t.Add(b.interval).After(b.watermark) {
+			break
+		}
+		if iv, ok := b.open[t.Unix()]; ok && iv.got[m] {
+			return iv.readings[m].Energy, i, true
+		}
+		if h, ok := b.history[t.Unix()]; ok && h.readings[m].Version > 0 { // a later interval closed complete
+			return h.readings[m].Energy, i, true
+		}
+	}
+	return 0, 0, false
 }

@@ -20,11 +20,25 @@ type Config struct {
 	RetainClosed time.Duration
 	// PriceMarket is the market whose prices value grid legs (default "RT").
 	PriceMarket string
+	// InterpolateMaxGap is the longest run of missing intervals (of one
+	// meter) estimated by linear interpolation between the meter's readings
+	// on either side, when the later one has arrived by the close. 0: never.
+	InterpolateMaxGap int
+	// EstimateRule is how other missing readings are estimated:
+	// EstimatePrevious (the default: the meter's latest earlier value) or
+	// EstimateZero.
+	EstimateRule string
 }
+
+// The estimate rules for readings interpolation does not cover.
+const (
+	EstimatePrevious = "previous"
+	EstimateZero     = "zero"
+)
 
 // DefaultConfig is what `offtake run` uses unless told otherwise.
 func DefaultConfig() Config {
-	return Config{GraceIntervals: 4, RetainClosed: 7 * 24 * time.Hour, PriceMarket: "RT"}
+	return Config{GraceIntervals: 4, RetainClosed: 7 * 24 * time.Hour, PriceMarket: "RT", InterpolateMaxGap: 4, EstimateRule: EstimatePrevious}
 }
 
 // Outcome says what a reading did to the book.
@@ -35,10 +49,11 @@ const (
 	Accepted  Outcome = iota // stored in an open interval
 	Restated                 // replaced an earlier, lower version in an open interval
 	Duplicate                // same or lower version of a reading already held: no effect
-	Late                     // for an interval already closed: no effect here (corrections re-match it)
+	Late                     // for an interval closed and no longer held (before the retention window or a restart): no effect
+	Corrected                // a higher version (or the actual after an estimate) for a closed interval: re-matched
 )
 
-var outcomeNames = [...]string{"accepted", "restated", "duplicate", "late"}
+var outcomeNames = [...]string{"accepted", "restated", "duplicate", "late", "corrected"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -58,6 +73,16 @@ func New(p *contracts.Portfolio, cfg Config) (*Engine, error) {
 	}
 	if cfg.GraceIntervals < 0 {
 		return nil, fmt.Errorf("matching: grace of %d intervals is negative", cfg.GraceIntervals)
+	}
+	if cfg.InterpolateMaxGap < 0 {
+		return nil, fmt.Errorf("matching: interpolation gap of %d intervals is negative", cfg.InterpolateMaxGap)
+	}
+	switch cfg.EstimateRule {
+	case "":
+		cfg.EstimateRule = EstimatePrevious
+	case EstimatePrevious, EstimateZero:
+	default:
+		return nil, fmt.Errorf("matching: estimate rule %q is not %s or %s", cfg.EstimateRule, EstimatePrevious, EstimateZero)
 	}
 	e := &Engine{cfg: cfg, sites: map[string]*book{}, prices: map[string]*nodePrices{}, gas: map[string]map[contracts.Date]decimal.Decimal{}}
 	for i := range p.Sites {
@@ -113,8 +138,15 @@ func (e *Engine) AddReading(r Reading) (Outcome, []Result, error) {
 	}
 	wm := b.watermark
 	out, iv := b.add(m, r)
-	if out == Late || out == Duplicate {
+	switch out {
+	case Late, Duplicate:
 		return out, nil, nil
+	case Corrected:
+		res, ok := b.rematch(e, m, r)
+		if !ok {
+			return Late, nil, nil
+		}
+		return Corrected, []Result{res}, nil
 	}
 	return out, b.closeReady(e, iv, !b.watermark.Equal(wm)), nil
 }

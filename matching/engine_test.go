@@ -74,8 +74,11 @@ func (te *testEngine) check(res []Result) {
 func checkResult(t *testing.T, r *Result) {
 	t.Helper()
 	at := r.Start.Format(time.RFC3339)
-	if r.End.Sub(r.Start) != quarter || r.Site != testSite || r.Revision != 1 {
+	if r.End.Sub(r.Start) != quarter || r.Site != testSite || r.Revision < 1 {
 		t.Errorf("%s: result %s [%s, %s) revision %d", at, r.Site, r.Start, r.End, r.Revision)
+	}
+	if (r.Revision == 1) != (r.Reverses == nil) || (r.Reverses != nil && (r.Reverses.Revision != r.Revision-1 || !r.Reverses.Start.Equal(r.Start))) {
+		t.Errorf("%s: revision %d reverses %+v", at, r.Revision, r.Reverses)
 	}
 	if r.Net != r.Gross-r.Station {
 		t.Errorf("%s: net %d != gross %d − station %d", at, r.Net, r.Gross, r.Station)
@@ -257,7 +260,9 @@ func TestEngineHourlyPriceCoversFourIntervals(t *testing.T) {
 }
 
 func TestEngineClosesAfterGrace(t *testing.T) {
-	te := newTestEngine(t, DefaultConfig()) // grace: 4 intervals
+	cfg := DefaultConfig()    // grace: 4 intervals
+	cfg.InterpolateMaxGap = 0 // carried forward (interpolation has its own test)
+	te := newTestEngine(t, cfg)
 	te.addHourlyPrices(t0.Add(-time.Hour), t0.Add(3*time.Hour))
 	if res := te.addAll(interval(t0.Add(-quarter), 300, 10, 100, 77, 60)); len(res) != 1 {
 		t.Fatalf("previous interval: %d results", len(res))
@@ -298,9 +303,21 @@ func TestEngineClosesAfterGrace(t *testing.T) {
 	if r.Readings[0].Quality != Actual || r.Readings[0].Version != 1 {
 		t.Errorf("gross reading %+v", r.Readings[0])
 	}
-	// The missing reading arriving now is late.
-	if out, res := te.add(reading(testHelios, t0, 80*mwh)); out != Late || len(res) != 0 {
-		t.Errorf("reading for the closed interval: %s with %d results, want late", out, len(res))
+	// The actual reading arrives after the close: the estimate is corrected,
+	// the interval re-matched as revision 2, which names revision 1.
+	out, res := te.add(reading(testHelios, t0, 80*mwh))
+	if out != Corrected || len(res) != 1 || res[0].Revision != 2 || res[0].Reverses == nil || res[0].Reverses.Revision != 1 {
+		t.Fatalf("actual after the estimate: %s with %+v, want corrected, revision 2", out, res)
+	}
+	if got := res[0].Readings[3]; got.Quality != Actual || got.Energy != 80*mwh || got.Version != 1 {
+		t.Errorf("corrected reading %+v", got)
+	}
+	if res[0].Estimated() {
+		t.Error("revision 2 still counts as estimated")
+	}
+	// The same actual again is a duplicate.
+	if out, res := te.add(reading(testHelios, t0, 80*mwh)); out != Duplicate || len(res) != 0 {
+		t.Errorf("the actual twice: %s with %d results, want duplicate", out, len(res))
 	}
 }
 
@@ -353,13 +370,31 @@ func TestEngineDuplicateAndRestated(t *testing.T) {
 	if r.Readings[3].Energy != 80*mwh {
 		t.Errorf("helios %d: the same-version duplicate changed it", r.Readings[3].Energy)
 	}
-	if out, res := te.add(v2); out != Late || len(res) != 0 {
-		t.Errorf("reading for a closed interval: %s, want late", out)
+	// Once the interval is closed, the same version is a duplicate and a
+	// higher one a correction: re-matched as the next revision.
+	if out, res := te.add(v2); out != Duplicate || len(res) != 0 {
+		t.Errorf("same version for a closed interval: %s, want duplicate", out)
 	}
 	v3 := v2
-	v3.Version = 3
-	if out, _ := te.add(v3); out != Late {
-		t.Errorf("restatement of a closed interval: %s, want late", out)
+	v3.Version, v3.Energy = 3, 300*mwh
+	out, res := te.add(v3)
+	if out != Corrected || len(res) != 1 || res[0].Revision != 2 || res[0].Gross != 300*mwh || res[0].Reverses.Gross != 280*mwh {
+		t.Fatalf("restatement of a closed interval: %s %+v, want corrected", out, res)
+	}
+	te.check(res)
+	if out, _ := te.add(v2); out != Duplicate {
+		t.Errorf("a lower version after the correction: %s, want duplicate", out)
+	}
+	v4 := v3
+	v4.Version, v4.Energy = 4, 290*mwh
+	if out, res := te.add(v4); out != Corrected || res[0].Revision != 3 || res[0].Reverses.Revision != 2 || res[0].Reverses.Gross != 300*mwh {
+		t.Errorf("second correction: %s %+v", out, res)
+	}
+	// Not held (closed before a restart, or before the retention window):
+	// a reading for it is late.
+	te.MarkClosed(testSite, t0.Add(-quarter))
+	if out, _ := te.add(reading(testGross, t0.Add(-quarter), 5*mwh)); out != Late {
+		t.Errorf("reading for an interval closed before a restart: %s, want late", out)
 	}
 }
 
@@ -645,6 +680,11 @@ func dayWithGaps(from time.Time) [][]Reading {
 // results.
 func TestEngineDeterministicAcrossOrders(t *testing.T) {
 	cfg := DefaultConfig()
+	// The shuffles below only keep a reading within the grace of its
+	// interval, looser than a partition (which keeps each stream in order):
+	// only the next interval's readings are sure to be in when an interval
+	// closes on the grace, so interpolation may look one interval ahead.
+	cfg.InterpolateMaxGap = 1
 	days := dayWithGaps(t0)
 	run := func(seed uint64) []Result {
 		te := newTestEngine(t, cfg)
@@ -747,12 +787,12 @@ func TestEngineRandomStream(t *testing.T) {
 			}
 			te.check(res)
 		}
-		seen := map[time.Time]bool{}
+		revision := map[time.Time]int{}
 		for _, r := range te.results {
-			if seen[r.Start] {
-				rt.Fatalf("interval %s closed twice", r.Start)
+			if r.Revision != revision[r.Start]+1 {
+				rt.Fatalf("interval %s: revision %d after %d", r.Start, r.Revision, revision[r.Start])
 			}
-			seen[r.Start] = true
+			revision[r.Start] = r.Revision
 		}
 		// Far past everything, with prices: every interval closes.
 		end := t0.Add(41*quarter + time.Duration(te.cfg.GraceIntervals)*quarter)
@@ -815,6 +855,68 @@ func TestEngineWaitsForLaggingPrices(t *testing.T) {
 	for _, r := range res {
 		if r.Export.Price.CarriedFrom || r.Imports[0].Price.CarriedFrom {
 			t.Fatalf("interval %s used a carried price", r.Start)
+		}
+	}
+}
+
+// A run of missing readings no longer than InterpolateMaxGap is filled by
+// linear interpolation between the meter's values on either side; a longer
+// one by the estimate rule. Readings arrive in interval order, as from a
+// partition.
+func TestEngineInterpolatesShortGaps(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		missing []int // intervals where helios does not report
+		want    map[int]Wh
+	}{
+		{"two missing, gap 4", Config{GraceIntervals: 4, InterpolateMaxGap: 4}, []int{1, 2}, map[int]Wh{1: 120 * mwh, 2: 140 * mwh}},
+		{"one missing", Config{GraceIntervals: 4, InterpolateMaxGap: 4}, []int{4}, map[int]Wh{4: 205 * mwh}},
+		{"two missing, gap 1: previous", Config{GraceIntervals: 4, InterpolateMaxGap: 1}, []int{1, 2}, map[int]Wh{1: 100 * mwh, 2: 100 * mwh}},
+		{"two missing, gap 1: zero", Config{GraceIntervals: 4, InterpolateMaxGap: 1, EstimateRule: EstimateZero}, []int{1, 2}, map[int]Wh{1: 0, 2: 0}},
+		{"never interpolate", Config{GraceIntervals: 4}, []int{1}, map[int]Wh{1: 100 * mwh}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newTestEngine(t, tc.cfg)
+			te.addHourlyPrices(t0, t0.Add(4*time.Hour))
+			helios := map[int]Wh{0: 100 * mwh, 3: 160 * mwh, 5: 250 * mwh}
+			for i := 0; i < 12; i++ {
+				h, ok := helios[i]
+				if !ok {
+					h = 240 * mwh
+				}
+				rs := interval(t0.Add(time.Duration(i)*quarter), 300, 10, 20, 0, 20)
+				rs[3].Energy = h
+				for _, m := range tc.missing {
+					if m == i {
+						rs = append(rs[:3], rs[4:]...)
+					}
+				}
+				te.addAll(rs)
+			}
+			got := map[int]ReadingRef{}
+			for _, r := range te.results {
+				got[int(r.Start.Sub(t0)/quarter)] = r.Readings[3]
+			}
+			for i, want := range tc.want {
+				if g := got[i]; g.Energy != want || g.Quality != Estimated || g.Version != 0 {
+					t.Errorf("interval %d: helios estimated %+v, want %d Wh", i, g, want)
+				}
+			}
+		})
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	for _, tc := range []struct {
+		a, b Wh
+		k, n int
+		want Wh
+	}{
+		{100, 160, 1, 3, 120}, {100, 160, 2, 3, 140}, {0, 5, 1, 2, 3}, {0, -5, 1, 2, -3}, {10, 0, 1, 3, 7}, {7, 7, 1, 4, 7},
+	} {
+		if got := interpolate(tc.a, tc.b, tc.k, tc.n); got != tc.want {
+			t.Errorf("interpolate(%d, %d, %d/%d) = %d, want %d", tc.a, tc.b, tc.k, tc.n, got, tc.want)
 		}
 	}
 }

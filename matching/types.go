@@ -143,7 +143,11 @@ type Result struct {
 	Site     string
 	Start    time.Time
 	End      time.Time
-	Revision int // 1 for the first allocation of the interval
+	Revision int // 1 for the first allocation of the interval, then 2, 3, … for each correction
+	// Reverses is the allocation this one replaces (revision − 1), whose
+	// transfers the ledger reverses before booking this one; nil for the
+	// first allocation.
+	Reverses *Result
 	Seller   string
 	Grid     string
 

@@ -35,9 +35,9 @@ type book struct {
 	open      map[int64]*openInterval
 	closed    map[int64]struct{}
 	history   map[int64]*closedInterval // each retained closed interval: for estimates and corrections
-	floor     time.Time      // readings before this are late, whatever closed says
-	lookback  int            // how many intervals back an estimate looks for the meter's latest value
-	queue     startHeap      // starts of open intervals, for closing on the grace
+	floor     time.Time                 // readings before this are late, whatever closed says
+	lookback  int                       // how many intervals back an estimate looks for the meter's latest value
+	queue     startHeap                 // starts of open intervals, for closing on the grace
 	waiting   []*openInterval
 
 	// The watermark is the latest interval end seen on the slower of the

@@ -29,13 +29,15 @@ var _ settlement.Source = (*Source)(nil)
 
 // ContractTotals sums each contract's legs in the period by price and by
 // who paid. A payment booked against a negative price, or a difference the
-// seller pays, runs from the seller: settlement signs it by the payer.
+// seller pays, runs from the seller: settlement signs it by the payer. A
+// reversal (a correction cancelling an earlier transfer) counts its
+// quantity negative, and its money runs the other way.
 func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([]settlement.LegTotal, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT contract_id, contract_version, leg,
 		       coalesce(price_usd_per_mwh, 0)::text,
 		       CASE WHEN unit = 'USD' THEN split_part(debit_account, ':', 1) ELSE '' END,
-		       sum(quantity_mwh)::text,
+		       sum(CASE WHEN reverses IS NULL THEN quantity_mwh ELSE -quantity_mwh END)::text,
 		       sum(CASE WHEN unit = 'USD' THEN amount ELSE 0 END)::text,
 		       count(*)
 		  FROM transfers

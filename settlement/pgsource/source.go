@@ -74,10 +74,12 @@ var gridLegs = []string{
 func (s *Source) GridTotals(ctx context.Context, period contracts.Period) ([]settlement.GridTotal, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT party, leg, sum(quantity_mwh)::text, sum(signed)::text, count(*)
-		  FROM (SELECT split_part(credit_account, ':', 1) AS party, leg, quantity_mwh, amount AS signed
+		  FROM (SELECT split_part(credit_account, ':', 1) AS party, leg,
+		               CASE WHEN reverses IS NULL THEN quantity_mwh ELSE -quantity_mwh END AS quantity_mwh, amount AS signed
 		          FROM transfers WHERE period = $1 AND leg = ANY($2)
 		        UNION ALL
-		        SELECT split_part(debit_account, ':', 1), leg, quantity_mwh, -amount
+		        SELECT split_part(debit_account, ':', 1), leg,
+		               CASE WHEN reverses IS NULL THEN quantity_mwh ELSE -quantity_mwh END, -amount
 		          FROM transfers WHERE period = $1 AND leg = ANY($2)) x
 		 WHERE party <> ALL($3)
 		 GROUP BY party, leg

@@ -28,6 +28,17 @@ type Party struct {
 	TaxID         string
 	Email         string
 	InvoicePrefix string // e.g. "JPG": invoice numbers are PREFIX-YYYY-NNNNNN
+	Remittance    string // how to pay the party: bank, account, reference (printed on its invoices)
+	Taxes         []Tax  // taxes added to this party's invoices, when it is the buyer
+	Line          int
+}
+
+// Tax is a tax charged on a counterparty's invoices: Percent of the taxable
+// lines (energy and monthly charges), as its own line.
+type Tax struct {
+	Name     string          // e.g. "Texas state sales tax"
+	Percent  decimal.Decimal // e.g. 6.25
+	Category string          // UBL tax category code: S (standard), Z (zero rated), E (exempt), O (not subject)
 }
 
 // MeterKind says what a meter measures and so which topic carries it.

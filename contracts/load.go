@@ -83,7 +83,8 @@ const (
 // The keys each mapping of a contract file may hold.
 var (
 	topKeys      = []string{"parties", "calendars", "sites", "contracts"}
-	partyKeys    = []string{"id", "name", "role", "address", "tax_id", "email", "invoice_prefix"}
+	partyKeys    = []string{"id", "name", "role", "address", "tax_id", "email", "invoice_prefix", "remittance", "taxes"}
+	taxKeys      = []string{"name", "percent", "category"}
 	siteKeys     = []string{"id", "name", "market", "time_zone", "interval_minutes", "owner", "grid", "capacity_mw", "generator_node", "load_node", "meters"}
 	meterKeys    = []string{"id", "kind", "party", "node", "loss_factor"}
 	contractKeys = []string{"id", "kind", "seller", "buyer", "site", "meter", "priority", "start", "end", "calendar", "volume", "price", "virtual", "monthly", "amendments", "rounding", "payment_terms_days"}
@@ -689,6 +690,33 @@ func (l *loader) party(f int, n *yaml.Node, i int) {
 		} else {
 			p.p.InvoicePrefix = prefix
 		}
+	}
+	p.p.Remittance, _ = o.str("remittance", false, "Wire to First Bank of Texas, ABA 111000025, account 4410293, reference the invoice number")
+	p.p.Line = n.Line
+	for j, tn := range o.list("taxes", false, "taxes like `- {name: Texas sales tax, percent: 6.25}`") {
+		tpath := fmt.Sprintf("%s[%d]", join(path, "taxes"), j)
+		to := l.object(f, tn, tpath, "a tax", taxKeys, "write a tax like `- {name: Texas sales tax, percent: 6.25, category: S}`")
+		if to == nil {
+			continue
+		}
+		tax := Tax{Category: "S"}
+		tax.Name, _ = to.str("name", true, "Texas sales tax")
+		if pct, v, ok := to.dec("percent", true, "6.25"); ok {
+			if pct.Sign() < 0 || pct.GreaterThan(decimal.NewFromInt(100)) {
+				l.report(f, v, join(tpath, "percent"), "a tax rate is a percentage from 0 to 100, like 6.25", "%s is not a tax rate", quote(v.Value))
+			} else {
+				tax.Percent = pct
+			}
+		}
+		if c, v := to.str("category", false, "S"); v != nil {
+			switch c {
+			case "S", "Z", "E", "O":
+				tax.Category = c
+			default:
+				l.report(f, v, join(tpath, "category"), "a UBL tax category: S (standard rate), Z (zero rated), E (exempt) or O (not subject to tax)", "unknown tax category %s", quote(c))
+			}
+		}
+		p.p.Taxes = append(p.p.Taxes, tax)
 	}
 	l.parties = append(l.parties, p)
 }

@@ -54,18 +54,18 @@ func TestLoadExample(t *testing.T) {
 	if !s.CapacityMW.Equal(decimal.RequireFromString("1200")) {
 		t.Errorf("site capacity = %s", s.CapacityMW)
 	}
-	if s.Line != 41 {
-		t.Errorf("site line = %d, want 41", s.Line)
+	if s.Line != 42 {
+		t.Errorf("site line = %d, want 42", s.Line)
 	}
 	if len(s.Meters) != 5 {
 		t.Fatalf("%d meters, want 5", len(s.Meters))
 	}
 	wantMeters := []contracts.Meter{
-		{ID: "CFEC-GROSS", Kind: contracts.MeterGross, Line: 52},
-		{ID: "CFEC-AUX", Kind: contracts.MeterStationService, Line: 54},
-		{ID: "DC-NORTHWIND", Kind: contracts.MeterLoad, Party: "northwind", Line: 56},
-		{ID: "DC-HELIOS", Kind: contracts.MeterLoad, Party: "helios", Line: 59},
-		{ID: "DC-CEDAR", Kind: contracts.MeterLoad, Party: "cedar", Line: 62},
+		{ID: "CFEC-GROSS", Kind: contracts.MeterGross, Line: 53},
+		{ID: "CFEC-AUX", Kind: contracts.MeterStationService, Line: 55},
+		{ID: "DC-NORTHWIND", Kind: contracts.MeterLoad, Party: "northwind", Line: 57},
+		{ID: "DC-HELIOS", Kind: contracts.MeterLoad, Party: "helios", Line: 60},
+		{ID: "DC-CEDAR", Kind: contracts.MeterLoad, Party: "cedar", Line: 63},
 	}
 	for i, want := range wantMeters {
 		if s.Meters[i] != want {
@@ -81,9 +81,9 @@ func TestLoadExample(t *testing.T) {
 		terms, line      int
 	}
 	wants := []want{
-		{"ppa-northwind", "northwind", "DC-NORTHWIND", 1, "2043-01-01", "450", "58.00", 30, 67},
-		{"ppa-helios", "helios", "DC-HELIOS", 2, "2038-01-01", "400", "61.25", 30, 85},
-		{"ppa-cedar", "cedar", "DC-CEDAR", 2, "2033-01-01", "300", "64.80", 45, 103},
+		{"ppa-northwind", "northwind", "DC-NORTHWIND", 1, "2043-01-01", "450", "58.00", 30, 68},
+		{"ppa-helios", "helios", "DC-HELIOS", 2, "2038-01-01", "400", "61.25", 30, 86},
+		{"ppa-cedar", "cedar", "DC-CEDAR", 2, "2033-01-01", "300", "64.80", 45, 104},
 	}
 	for i, w := range wants {
 		c := p.Contracts[i]

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -36,7 +37,7 @@ func runGeneration(ctx, gctx context.Context, cfg Config, p *contracts.Portfolio
 	// but SIGTERM and rebalances should book what is in hand.
 	cctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &runner{cfg: cfg, p: p, eng: eng, store: store, gen: gen, stats: stats, cctx: cctx, openAt: map[ikey][]int{}}
+	r := &runner{cfg: cfg, p: p, eng: eng, store: store, gen: gen, stats: stats, cctx: cctx, openAt: map[ikey][]int{}, seen: map[string]bool{}}
 	defer r.close()
 	stored, err := r.restore(ctx)
 	if err == nil {
@@ -109,6 +110,12 @@ type runner struct {
 	cctx        context.Context
 	inflight    chan committed // nil when no commit is running
 	lastOffsets []ledger.Offset
+
+	// Prices are pruned behind the sites this generation has seen readings
+	// of; a site seen for the first time after a prune gets the prices it
+	// may need back from the ledger (see firstReading).
+	seen     map[string]bool
+	prunedTo time.Time
 }
 
 // restore loads what the ledger already knows: the stored offsets, the
@@ -122,14 +129,8 @@ func (r *runner) restore(ctx context.Context) (map[TopicPartition]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("stored offsets: %w", err)
 	}
-	prices, err := r.store.Prices(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("restore prices: %w", err)
-	}
-	for _, mp := range prices {
-		if _, err := r.eng.AddPrice(matching.Price{Node: mp.Node, Market: mp.Market, Start: mp.Start, End: mp.End, USDPerMWh: mp.USDPerMWh}); err != nil {
-			return nil, fmt.Errorf("restore price %s %s: %w", mp.Node, mp.Start, err)
-		}
+	if err := r.loadPrices(ctx, time.Time{}); err != nil {
+		return nil, err
 	}
 	for _, s := range r.p.Sites {
 		starts, err := r.store.BookedIntervals(ctx, s.ID)
@@ -141,6 +142,23 @@ func (r *runner) restore(ctx context.Context) (map[TopicPartition]int64, error) 
 		}
 	}
 	return stored, nil
+}
+
+// loadPrices feeds the engine the prices stored in the ledger that start at
+// or after since; intervals they let close are booked.
+func (r *runner) loadPrices(ctx context.Context, since time.Time) error {
+	prices, err := r.store.Prices(ctx, since)
+	if err != nil {
+		return fmt.Errorf("restore prices: %w", err)
+	}
+	for _, mp := range prices {
+		results, err := r.eng.AddPrice(matching.Price{Node: mp.Node, Market: mp.Market, Start: mp.Start, End: mp.End, USDPerMWh: mp.USDPerMWh})
+		if err != nil {
+			return fmt.Errorf("restore price %s %s: %w", mp.Node, mp.Start, err)
+		}
+		r.book(results)
+	}
+	return nil
 }
 
 // openPartitions opens a reader on each reading partition the generation
@@ -221,54 +239,99 @@ func (r *runner) caughtUp() bool {
 // loop feeds the engine until ctx (stop) or gctx (rebalance) is done, or,
 // with UntilCaughtUp, every partition is read to its end; then it books what
 // it holds.
+//
+// Prices go first: the price partitions are read to the end they had when
+// the generation started before any reading, and afterwards a price fetched
+// is handled before the next reading. An interval that has all its readings
+// but not its prices waits, and waiting intervals cost the engine work on
+// every reading, so prices read behind readings (as after a restart, when the
+// reading partitions resume far behind the price partitions' ends) would
+// slow everything down.
 func (r *runner) loop(ctx, gctx context.Context) generationEnd {
 	if r.cfg.UntilCaughtUp && r.caughtUp() {
 		return r.finish(true)
 	}
 	fctx, cancel := context.WithCancel(gctx)
 	defer cancel()
-	msgs := make(chan fetched, 8192)
+	prices := make(chan fetched, 8192)
+	readings := make(chan fetched, 8192)
 	for i, pt := range r.parts {
-		go fetch(fctx, i, pt.reader, msgs)
+		if !pt.grouped {
+			go fetch(fctx, i, pt.reader, prices)
+		}
+	}
+	started := false
+	start := func() {
+		for i, pt := range r.parts {
+			if pt.grouped {
+				go fetch(fctx, i, pt.reader, readings)
+			}
+		}
+		started = true
+	}
+	if r.pricesCaughtUp() {
+		start()
 	}
 	tick := time.NewTicker(r.cfg.FlushEvery)
 	defer tick.Stop()
 	for {
+		var f fetched
 		select {
-		case <-ctx.Done():
-			return r.finish(true)
-		case <-gctx.Done():
-			return r.finish(false)
-		case c := <-r.inflight:
-			r.inflight = nil
-			if err := r.committed(c); err != nil {
-				return generationEnd{err: err}
-			}
-		case <-tick.C:
-			if err := r.flush(); err != nil {
-				return generationEnd{err: err}
-			}
-		case f := <-msgs:
-			if f.err != nil {
-				if gctx.Err() != nil || ctx.Err() != nil {
-					continue // the reader was stopped: the cases above end the loop
+		case f = <-prices:
+		default:
+			select {
+			case <-ctx.Done():
+				return r.finish(true)
+			case <-gctx.Done():
+				return r.finish(false)
+			case c := <-r.inflight:
+				r.inflight = nil
+				if err := r.committed(c); err != nil {
+					return generationEnd{err: err}
 				}
-				pt := r.parts[f.part]
-				return generationEnd{err: fmt.Errorf("read %s/%d: %w", pt.tp.Topic, pt.tp.Partition, f.err)}
-			}
-			if err := r.handle(f.part, f.msg); err != nil {
-				return generationEnd{err: err}
-			}
-			if r.closed >= r.cfg.FlushIntervals {
+				continue
+			case <-tick.C:
 				if err := r.flush(); err != nil {
 					return generationEnd{err: err}
 				}
-			}
-			if r.cfg.UntilCaughtUp && r.caughtUp() {
-				return r.finish(true)
+				continue
+			case f = <-prices:
+			case f = <-readings:
 			}
 		}
+		if f.err != nil {
+			if gctx.Err() != nil || ctx.Err() != nil {
+				continue // the reader was stopped: the cases above end the loop
+			}
+			pt := r.parts[f.part]
+			return generationEnd{err: fmt.Errorf("read %s/%d: %w", pt.tp.Topic, pt.tp.Partition, f.err)}
+		}
+		if err := r.handle(f.part, f.msg); err != nil {
+			return generationEnd{err: err}
+		}
+		if !started && r.pricesCaughtUp() {
+			start()
+		}
+		if r.closed >= r.cfg.FlushIntervals {
+			if err := r.flush(); err != nil {
+				return generationEnd{err: err}
+			}
+		}
+		if r.cfg.UntilCaughtUp && r.caughtUp() {
+			return r.finish(true)
+		}
 	}
+}
+
+// pricesCaughtUp reports whether every price partition is read to the end it
+// had when the generation started.
+func (r *runner) pricesCaughtUp() bool {
+	for _, pt := range r.parts {
+		if !pt.grouped && pt.next < pt.end {
+			return false
+		}
+	}
+	return true
 }
 
 // finish books the batch in hand and waits for it.
@@ -314,6 +377,10 @@ func (r *runner) handle(i int, m kafka.Message) error {
 	} else {
 		results, reason = r.handleReading(i, m)
 	}
+	var internal *internalError
+	if errors.As(reason, &internal) {
+		return internal.err
+	}
 	if reason != nil {
 		return r.deadLetter(pt, m, reason)
 	}
@@ -343,6 +410,11 @@ func (r *runner) handleReading(i int, m kafka.Message) ([]matching.Result, error
 	}
 	if err := r.checkTopic(pt.tp.Topic, rd); err != nil {
 		return nil, err
+	}
+	if !r.seen[rd.Site] {
+		if err := r.firstReading(rd); err != nil {
+			return nil, &internalError{err}
+		}
 	}
 	out, results, err := r.eng.AddReading(rd)
 	if err != nil {
@@ -501,14 +573,14 @@ func (r *runner) commitToKafka(offsets []ledger.Offset) {
 	}
 }
 
-// prune forgets prices no open or future interval can use: those that ended
-// before the retention window of the earliest site being read. Readings
-// older than their site's window are late anyway, so this keeps the engine's
-// memory bounded by the open intervals, not by history.
+// prune forgets prices that the sites being read can no longer use: those
+// that ended before the retention window of the site furthest behind (its
+// readings older than that are late anyway). This keeps the engine's memory
+// bounded by the open intervals, not by history.
 func (r *runner) prune() {
 	var oldest time.Time
-	for _, s := range r.p.Sites {
-		wm := r.eng.Watermark(s.ID)
+	for site := range r.seen {
+		wm := r.eng.Watermark(site)
 		if !wm.IsZero() && (oldest.IsZero() || wm.Before(oldest)) {
 			oldest = wm
 		}
@@ -516,8 +588,34 @@ func (r *runner) prune() {
 	if oldest.IsZero() || r.cfg.Engine.RetainClosed <= 0 {
 		return
 	}
-	r.eng.PruneBefore(oldest.Add(-r.cfg.Engine.RetainClosed))
+	if to := oldest.Add(-r.cfg.Engine.RetainClosed); to.After(r.prunedTo) {
+		r.eng.PruneBefore(to)
+		r.prunedTo = to
+	}
 }
+
+// firstReading is called before the first reading of a site in this
+// generation. The site was not among those prices were pruned behind, so if
+// anything was pruned it reloads, from the ledger, the prices this site's
+// window may need: every price pruned so far was read before the batch in
+// flight, so once that batch is committed the ledger has them.
+func (r *runner) firstReading(rd matching.Reading) error {
+	r.seen[rd.Site] = true
+	if r.prunedTo.IsZero() || !rd.Start.Before(r.prunedTo.Add(r.cfg.Engine.RetainClosed)) {
+		return nil
+	}
+	if err := r.wait(r.cctx); err != nil {
+		return err
+	}
+	return r.loadPrices(r.cctx, rd.Start.Add(-r.cfg.Engine.RetainClosed))
+}
+
+// internalError is a failure of offtake, not of the message being handled:
+// it stops the engine instead of dead-lettering the message.
+type internalError struct{ err error }
+
+func (e *internalError) Error() string { return e.err.Error() }
+func (e *internalError) Unwrap() error { return e.err }
 
 // deadLetter puts a refused message on the dead-letter topic, with the
 // original key and bytes, where it came from and why.

@@ -67,7 +67,7 @@ type Ledger interface {
 	Commit(ctx context.Context, b ledger.Batch) (int, error) // returns transfers inserted
 	Offsets(ctx context.Context, consumer string) (map[TopicPartition]int64, error)
 	BookedIntervals(ctx context.Context, site string) ([]time.Time, error)
-	Prices(ctx context.Context) ([]ledger.MarketPrice, error)
+	Prices(ctx context.Context, since time.Time) ([]ledger.MarketPrice, error) // those starting at or after since
 }
 
 // TopicPartition names a partition.

@@ -114,6 +114,6 @@ func (s storeAdapter) BookedIntervals(ctx context.Context, site string) ([]time.
 	return s.Store.BookedIntervals(ctx, site, time.Time{})
 }
 
-func (s storeAdapter) Prices(ctx context.Context) ([]ledger.MarketPrice, error) {
-	return s.Store.Prices(ctx, time.Time{})
+func (s storeAdapter) Prices(ctx context.Context, since time.Time) ([]ledger.MarketPrice, error) {
+	return s.Store.Prices(ctx, since)
 }

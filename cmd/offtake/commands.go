@@ -305,22 +305,7 @@ func statements(c *cli.Context) ([]settlement.Statement, error) {
 }
 
 func settle(ctx context.Context, p *contracts.Portfolio, store *postgres.Store, period contracts.Period) ([]settlement.Statement, error) {
-	src := pgsource.New(store.Pool(), gridParties(p))
-	totals, err := src.ContractTotals(ctx, period)
-	if err != nil {
-		return nil, err
-	}
-	return settlement.Build(p, period, totals)
-}
-
-func gridParties(p *contracts.Portfolio) []string {
-	var out []string
-	for _, pt := range p.Parties {
-		if pt.Role == contracts.RoleGrid {
-			out = append(out, pt.ID)
-		}
-	}
-	return out
+	return settlement.Settle(ctx, p, period, pgsource.New(store.Pool(), p), nil)
 }
 
 func filterStatements(sts []settlement.Statement, contract, counterparty string) []settlement.Statement {

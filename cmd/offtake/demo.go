@@ -179,7 +179,7 @@ func (d *demo) run(ctx context.Context, url string) error {
 		n += len(w.Files)
 	}
 	d.step("invoices: %d files under %s/%s/", n, d.out, d.period)
-	grid, err := pgsource.New(store.Pool(), gridParties(d.p)).GridTotals(ctx, d.period)
+	grid, err := pgsource.New(store.Pool(), d.p).GridTotals(ctx, d.period)
 	if err != nil {
 		return err
 	}

@@ -137,13 +137,28 @@ func printStatements(w io.Writer, sts []settlement.Statement) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s  %s → %s  period %s  due %s\n", st.InvoiceID, st.Seller.Name, st.Buyer.Name, st.Period, st.DueDate)
-		tw := table(w)
-		fmt.Fprintln(tw, "line\tdescription\tMWh\t$/MWh\tamount\t")
-		for j, l := range st.Lines {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t\n", j+1, l.Description, mwh(l.QuantityMWh), l.RateUSD.StringFixed(2), usd(l.AmountUSD))
+		status := "draft"
+		if st.Final {
+			status = "final"
 		}
-		fmt.Fprintf(tw, "\ttotal\t%s\t\t%s\t\n", mwh(st.EnergyMWh), usd(st.TotalUSD))
+		fmt.Fprintf(w, "%s (%s)  %s → %s  period %s  due %s\n", st.InvoiceID, status, st.Seller.Name, st.Buyer.Name, st.Period, st.DueDate)
+		tw := table(w)
+		fmt.Fprintln(tw, "line\tdescription\tquantity\tunit\trate\tamount\t")
+		for j, l := range st.Lines {
+			qty, unit, rate := mwh(l.Quantity), l.UnitCode, ""
+			if !l.RateUSD.IsZero() {
+				rate = l.RateUSD.StringFixed(max(2, min(4, -l.RateUSD.Exponent())))
+			}
+			if l.Kind == settlement.LineTax {
+				qty, unit, rate = usd(l.Quantity), "base", l.RateUSD.String()+"%"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t\n", j+1, l.Description, qty, unit, rate, usd(l.AmountUSD))
+		}
+		if !st.TaxUSD.IsZero() {
+			fmt.Fprintf(tw, "\tnet\t\t\t\t%s\t\n", usd(st.NetUSD))
+			fmt.Fprintf(tw, "\ttax\t\t\t\t%s\t\n", usd(st.TaxUSD))
+		}
+		fmt.Fprintf(tw, "\ttotal (%s MWh delivered)\t\t\t\t%s\t\n", mwh(st.EnergyMWh), usd(st.TotalUSD))
 		tw.Flush()
 	}
 }

@@ -5,6 +5,7 @@ package pgsource
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/offtake/offtake/contracts"
@@ -15,35 +16,55 @@ import (
 
 // Source implements settlement.Source over a ledger database.
 type Source struct {
-	pool       *pgxpool.Pool
-	gridPartys []string
+	pool        *pgxpool.Pool
+	gridParties []string
+	siteIDs     []string // with siteZones: each site's market time zone, for the
+	siteZones   []string // billing period an interval belongs to
+	market      string   // the market whose prices are averaged (the engine's, RT)
 }
 
-// New reads from pool; gridParties are the grid's party ids, left out of grid
-// summaries (the grid is the other side of every grid leg).
-func New(pool *pgxpool.Pool, gridParties []string) *Source {
-	return &Source{pool: pool, gridPartys: gridParties}
+// New reads the ledger in pool for the portfolio p: its grid parties are
+// left out of grid summaries (the grid is the other side of every grid leg),
+// and its sites' time zones date each interval in its own billing period.
+func New(pool *pgxpool.Pool, p *contracts.Portfolio) *Source {
+	s := &Source{pool: pool, market: "RT"}
+	for _, pt := range p.Parties {
+		if pt.Role == contracts.RoleGrid {
+			s.gridParties = append(s.gridParties, pt.ID)
+		}
+	}
+	for _, st := range p.Sites {
+		s.siteIDs = append(s.siteIDs, st.ID)
+		s.siteZones = append(s.siteZones, st.TimeZone)
+	}
+	return s
 }
 
 var _ settlement.Source = (*Source)(nil)
 
-// ContractTotals sums each contract's legs in the period by price and by
+// ContractTotals sums each contract's legs in the period by price, band and
 // who paid. A payment booked against a negative price, or a difference the
 // seller pays, runs from the seller: settlement signs it by the payer. A
 // reversal (a correction cancelling an earlier transfer) counts its
-// quantity negative, and its money runs the other way.
+// quantity negative, and its money runs the other way. Transfers whose
+// interval lies in another billing period are prior-period adjustments and
+// say which period (Of).
 func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([]settlement.LegTotal, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT contract_id, contract_version, leg,
-		       coalesce(price_usd_per_mwh, 0)::text,
-		       CASE WHEN unit = 'USD' THEN split_part(debit_account, ':', 1) ELSE '' END,
-		       sum(CASE WHEN reverses IS NULL THEN quantity_mwh ELSE -quantity_mwh END)::text,
-		       sum(CASE WHEN unit = 'USD' THEN amount ELSE 0 END)::text,
+		SELECT t.contract_id, t.contract_version, t.leg,
+		       coalesce(t.price_usd_per_mwh, 0)::text,
+		       CASE WHEN t.unit = 'USD' THEN split_part(t.debit_account, ':', 1) ELSE '' END,
+		       coalesce(t.band, ''),
+		       coalesce(t.price_basis, '') LIKE '%below zero: adjusted%',
+		       CASE WHEN z.tz IS NULL THEN '' ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
+		       sum(CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END)::text,
+		       sum(CASE WHEN t.unit = 'USD' THEN t.amount ELSE 0 END)::text,
 		       count(*)
-		  FROM transfers
-		 WHERE period = $1 AND contract_id IS NOT NULL AND contract_id <> ''
-		 GROUP BY 1, 2, 3, 4, 5
-		 ORDER BY 1, 2, 3, 4, 5`, period.String())
+		  FROM transfers t
+		  LEFT JOIN unnest($2::text[], $3::text[]) AS z(site, tz) ON z.site = t.site
+		 WHERE t.period = $1 AND t.contract_id IS NOT NULL AND t.contract_id <> ''
+		 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+		 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8`, period.String(), s.siteIDs, s.siteZones)
 	if err != nil {
 		return nil, fmt.Errorf("contract totals %s: %w", period, err)
 	}
@@ -51,17 +72,141 @@ func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([
 	var out []settlement.LegTotal
 	for rows.Next() {
 		var t settlement.LegTotal
-		var leg, price, qty, amount string
-		if err := rows.Scan(&t.Contract, &t.ContractVersion, &leg, &price, &t.Payer, &qty, &amount, &t.Transfers); err != nil {
+		var leg, price, of, qty, amount string
+		if err := rows.Scan(&t.Contract, &t.ContractVersion, &leg, &price, &t.Payer, &t.Band, &t.Adjusted, &of, &qty, &amount, &t.Transfers); err != nil {
 			return nil, fmt.Errorf("contract totals %s: %w", period, err)
 		}
 		t.Leg = ledger.Leg(leg)
+		if of != "" && of != period.String() {
+			t.Of = of
+		}
 		if t.USDPerMWh, t.QuantityMWh, t.AmountUSD, err = decimals(price, qty, amount); err != nil {
 			return nil, fmt.Errorf("contract totals %s: %w", period, err)
 		}
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// ContractIntervals lists the intervals behind a contract's lines in the
+// period, net of corrections: energy delivered (or a virtual contract's
+// volume), the money the buyer pays (negative when the seller does), the
+// price of the latest revision, and whether any reading behind the latest
+// revision was estimated.
+func (s *Source) ContractIntervals(ctx context.Context, period contracts.Period, contract, buyer string) ([]settlement.IntervalRow, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT t.interval_start, t.interval_end,
+		       CASE WHEN z.tz IS NULL THEN '' ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
+		       sum(CASE WHEN t.leg IN ('delivery', 'cfd') AND t.unit IN ('MWh', 'USD') AND (t.leg = 'delivery' OR t.unit = 'USD')
+		                THEN CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END ELSE 0 END)::text,
+		       sum(CASE WHEN t.unit = 'USD' THEN CASE WHEN split_part(t.debit_account, ':', 1) = $3 THEN t.amount ELSE -t.amount END ELSE 0 END)::text,
+		       coalesce((array_agg(t.price_usd_per_mwh ORDER BY t.revision DESC)
+		                 FILTER (WHERE t.leg IN ('delivery_payment', 'cfd') AND t.reverses IS NULL))[1], 0)::text,
+		       coalesce(max(t.band), ''),
+		       max(t.revision),
+		       t.site
+		  FROM transfers t
+		  LEFT JOIN unnest($4::text[], $5::text[]) AS z(site, tz) ON z.site = t.site
+		 WHERE t.period = $1 AND t.contract_id = $2
+		 GROUP BY t.site, t.interval_start, t.interval_end, 3
+		 ORDER BY t.interval_start`, period.String(), contract, buyer, s.siteIDs, s.siteZones)
+	if err != nil {
+		return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+	}
+	type key struct {
+		site     string
+		start    int64
+		revision int
+	}
+	var out []settlement.IntervalRow
+	var keys []key
+	for rows.Next() {
+		var r settlement.IntervalRow
+		var of, mwh, amount, price, site string
+		var revision int
+		if err := rows.Scan(&r.Start, &r.End, &of, &mwh, &amount, &price, &r.Band, &revision, &site); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+		}
+		if of != "" && of != period.String() {
+			r.Of = of
+		}
+		if r.MWh, r.AmountUSD, r.USDPerMWh, err = decimals(mwh, amount, price); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+		}
+		r.Start, r.End = r.Start.UTC(), r.End.UTC()
+		r.Quality = "actual"
+		out = append(out, r)
+		keys = append(keys, key{site, r.Start.Unix(), revision})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+	}
+	// Quality: from the interval records of the latest revisions.
+	est, err := s.pool.Query(ctx, `
+		SELECT i.site, i.interval_start FROM intervals i
+		 WHERE i.estimated AND i.interval_start >= $1 AND i.interval_start <= $2`, firstStart(out), lastStart(out))
+	if err != nil {
+		return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+	}
+	estimated := map[[2]any]bool{}
+	for est.Next() {
+		var site string
+		var start time.Time
+		if err := est.Scan(&site, &start); err != nil {
+			est.Close()
+			return nil, err
+		}
+		estimated[[2]any{site, start.Unix()}] = true
+	}
+	est.Close()
+	for i, k := range keys {
+		if estimated[[2]any{k.site, k.start}] {
+			out[i].Quality = "estimated"
+		}
+	}
+	return out, est.Err()
+}
+
+func firstStart(rows []settlement.IntervalRow) time.Time {
+	if len(rows) == 0 {
+		return time.Unix(0, 0)
+	}
+	return rows[0].Start
+}
+
+func lastStart(rows []settlement.IntervalRow) time.Time {
+	t := time.Unix(0, 0)
+	for _, r := range rows {
+		if r.Start.After(t) {
+			t = r.Start
+		}
+	}
+	return t
+}
+
+// AveragePrice is the time-weighted average of a node's market prices with
+// a start in [from, to); ok is false when there are none.
+func (s *Source) AveragePrice(ctx context.Context, node string, from, to time.Time) (decimal.Decimal, bool, error) {
+	var avg *string
+	err := s.pool.QueryRow(ctx, `
+		SELECT (sum(usd_per_mwh * extract(epoch FROM interval_end - interval_start))
+		        / nullif(sum(extract(epoch FROM interval_end - interval_start)), 0))::text
+		  FROM prices WHERE node = $1 AND market = $2 AND interval_start >= $3 AND interval_start < $4`,
+		node, s.market, from, to).Scan(&avg)
+	if err != nil {
+		return decimal.Zero, false, fmt.Errorf("average price of %s: %w", node, err)
+	}
+	if avg == nil {
+		return decimal.Zero, false, nil
+	}
+	d, err := decimal.NewFromString(*avg)
+	if err != nil {
+		return decimal.Zero, false, fmt.Errorf("average price of %s: %w", node, err)
+	}
+	return d.Round(contracts.PriceDecimals), true, nil
 }
 
 var gridLegs = []string{
@@ -83,7 +228,7 @@ func (s *Source) GridTotals(ctx context.Context, period contracts.Period) ([]set
 		          FROM transfers WHERE period = $1 AND leg = ANY($2)) x
 		 WHERE party <> ALL($3)
 		 GROUP BY party, leg
-		 ORDER BY party, leg`, period.String(), gridLegs, s.gridPartys)
+		 ORDER BY party, leg`, period.String(), gridLegs, s.gridParties)
 	if err != nil {
 		return nil, fmt.Errorf("grid totals %s: %w", period, err)
 	}

@@ -24,9 +24,9 @@ type LegTotal struct {
 	// means the buyer. Money the buyer paid counts positive on its
 	// statement, money the seller paid (a negative price, shortfall
 	// damages, a virtual PPA difference) negative.
-	Payer     string
-	Band      string // time-of-use band of a payment ("" without bands)
-	Adjusted  bool   // priced by the adjusted negative-price rule (market below zero)
+	Payer    string
+	Band     string // time-of-use band of a payment ("" without bands)
+	Adjusted bool   // priced by the adjusted negative-price rule (market below zero)
 	// Of is the billing period the transfers' intervals belong to when it
 	// is not the period settled: a correction to a finalized period booked
 	// as a prior-period adjustment. "" otherwise.

@@ -550,6 +550,31 @@ func daily(site *contracts.Site, period contracts.Period, rows []IntervalRow) []
 	return out
 }
 
+// Issuer is the prefix of a seller's invoice numbers ("INV" when it has none).
+func Issuer(seller *contracts.Party) string {
+	if seller.InvoicePrefix == "" {
+		return "INV"
+	}
+	return seller.InvoicePrefix
+}
+
+// InvoiceNumber formats an issued invoice number: PREFIX-YYYY-NNNNNN.
+func InvoiceNumber(issuer string, year, seq int) string {
+	return fmt.Sprintf("%s-%04d-%06d", issuer, year, seq)
+}
+
+// Number gives statements the invoice numbers a finalizing run issued (by
+// contract id) and marks them final; statements without a number keep their
+// draft id.
+func Number(sts []Statement, numbers map[string]string) []Statement {
+	for i := range sts {
+		if n, ok := numbers[sts[i].Contract.ID]; ok {
+			sts[i].InvoiceID, sts[i].Final = n, true
+		}
+	}
+	return sts
+}
+
 // DraftInvoiceID names a statement before finalization assigns it a number.
 func DraftInvoiceID(seller *contracts.Party, period contracts.Period, contract string) string {
 	prefix := seller.InvoicePrefix

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/devbroker"
@@ -226,22 +228,42 @@ func simulated(sites []*contracts.Site, period contracts.Period, opt simulate.Op
 func settleCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "settle",
-		Usage: "print the statements of a billing period",
-		Description: "Sums the ledger's transfers of the period into one statement per contract: energy lines by\n" +
-			"price, each rounded to the cent once by the contract's rule, and a total that is the sum of the\n" +
-			"rounded lines. Writes nothing.",
+		Usage: "preview or finalize the statements of a billing period",
+		Description: "Sums the ledger's transfers of the period into one statement per contract: energy by\n" +
+			"time-of-use band, shortfall damages, virtual PPA settlement, prior-period corrections, the\n" +
+			"capacity charge, minimum-take and excess true-ups and taxes, each line rounded to the cent once\n" +
+			"by the contract's rule, the total the sum of the rounded lines.\n\n" +
+			"Without --finalize it is a preview: nothing is written, invoices carry draft ids. With\n" +
+			"--finalize, in one transaction, the period is finalized in the ledger (the database then\n" +
+			"refuses transfers dated in it; later corrections land in the next open period), each statement\n" +
+			"gets an invoice number, gapless per issuer and year (MRP-2028-000001), and the run is recorded.\n" +
+			"Finalizing again, or previewing a finalized period, reproduces the same statements and numbers\n" +
+			"and issues nothing new; two runs at once cannot both finalize.\n\n" +
+			"Examples:\n" +
+			"   offtake settle --period 2028-03\n" +
+			"   offtake settle --period 2028-03 --counterparty northwind --output json\n" +
+			"   offtake settle --period 2028-03 --finalize --by 'jane@mesaridge.example'",
 		Flags: []cli.Flag{databaseFlag(), contractsFlag(), periodFlag(true), outputFlag(),
 			&cli.StringFlag{Name: "contract", Usage: "only this contract", EnvVars: env("contract")},
 			&cli.StringFlag{Name: "counterparty", Usage: "only this buyer's contracts", EnvVars: env("counterparty")},
+			&cli.BoolFlag{Name: "finalize", Usage: "finalize the period: lock it, number the invoices, record the run", EnvVars: env("finalize")},
+			&cli.StringFlag{Name: "by", Usage: "who finalizes (recorded with the run)", Value: defaultBy(), EnvVars: env("by")},
 		},
 		Action: func(c *cli.Context) error {
-			sts, err := statements(c)
-			if err != nil {
-				return err
-			}
 			format, err := outputFormat(c)
 			if err != nil {
 				return err
+			}
+			sts, run, err := statements(c, c.Bool("finalize"))
+			if err != nil {
+				return err
+			}
+			if run != nil {
+				if run.Reused {
+					fmt.Fprintf(c.App.ErrWriter, "settle: %s was finalized before: %d invoice(s), nothing new issued\n", run.Period, run.Invoices)
+				} else {
+					fmt.Fprintf(c.App.ErrWriter, "settle: finalized %s by %s: %d invoice(s) numbered, total $%s\n", run.Period, run.By, run.Invoices, run.TotalUSD.StringFixed(2))
+				}
 			}
 			if format == "json" {
 				return printJSON(c.App.Writer, statementsJSON(sts))
@@ -252,18 +274,29 @@ func settleCommand() *cli.Command {
 	}
 }
 
+func defaultBy() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "offtake settle"
+}
+
 func invoicesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "invoices",
 		Usage: "write the invoice files of a billing period",
-		Description: "Writes DIR/YYYY-MM/<counterparty>/<invoice>.csv and .json for each statement of the period.\n" +
-			"The same ledger gives the same bytes.",
+		Description: "Writes DIR/YYYY-MM/<counterparty>/ for each statement of the period: <invoice>.pdf, .csv,\n" +
+			"-intervals.csv, .json, .xml (UBL 2.1) and MANIFEST.sha256. A finalized period's files carry its\n" +
+			"invoice numbers; an open period's are drafts. The same ledger gives the same bytes.\n\n" +
+			"Examples:\n" +
+			"   offtake invoices --period 2028-03 --out out\n" +
+			"   offtake invoices --period 2028-03 --out out --counterparty northwind",
 		Flags: []cli.Flag{databaseFlag(), contractsFlag(), periodFlag(true),
 			&cli.StringFlag{Name: "out", Usage: "output directory", Value: "out", EnvVars: env("out")},
 			&cli.StringFlag{Name: "counterparty", Usage: "only this buyer's invoices", EnvVars: env("counterparty")},
 		},
 		Action: func(c *cli.Context) error {
-			sts, err := statements(c)
+			sts, _, err := statements(c, false)
 			if err != nil {
 				return err
 			}
@@ -281,31 +314,60 @@ func invoicesCommand() *cli.Command {
 	}
 }
 
-// statements builds the period's statements from the ledger, filtered by
-// --contract and --counterparty.
-func statements(c *cli.Context) ([]settlement.Statement, error) {
+// statements builds the period's statements from the ledger (finalizing
+// the period first when finalize is set), filtered by --contract and
+// --counterparty. A finalized period's statements carry their numbers.
+func statements(c *cli.Context, finalize bool) ([]settlement.Statement, *pgsource.Run, error) {
 	p, _, err := loadContracts(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	period, err := parsePeriod(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if finalize && (c.String("contract") != "" || c.String("counterparty") != "") {
+		return nil, nil, usagef("--finalize settles the whole period: leave out --contract and --counterparty")
 	}
 	store, err := openStore(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer store.Close()
-	sts, err := settle(c.Context, p, store, period)
+	bar := newProgress(c.App.ErrWriter, "settle "+period.String()+": contracts")
+	var sts []settlement.Statement
+	var run *pgsource.Run
+	if finalize {
+		by := strings.TrimSpace(c.String("by"))
+		if by == "" {
+			return nil, nil, usagef("--by: say who finalizes the period")
+		}
+		r, all, err := pgsource.Finalize(c.Context, store.Pool(), p, period, by, bar.update)
+		if err != nil {
+			return nil, nil, err
+		}
+		sts, run = all, &r
+	} else {
+		sts, err = settle(c.Context, p, store, period, bar.update)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return filterStatements(sts, c.String("contract"), c.String("counterparty")), run, nil
+}
+
+// settle previews a period's statements, with the numbers of a finalized period.
+func settle(ctx context.Context, p *contracts.Portfolio, store *postgres.Store, period contracts.Period, progress func(done, total int)) ([]settlement.Statement, error) {
+	src := pgsource.New(store.Pool(), p)
+	sts, err := settlement.Settle(ctx, p, period, src, progress)
 	if err != nil {
 		return nil, err
 	}
-	return filterStatements(sts, c.String("contract"), c.String("counterparty")), nil
-}
-
-func settle(ctx context.Context, p *contracts.Portfolio, store *postgres.Store, period contracts.Period) ([]settlement.Statement, error) {
-	return settlement.Settle(ctx, p, period, pgsource.New(store.Pool(), p), nil)
+	numbers, err := src.InvoiceNumbers(ctx, period)
+	if err != nil {
+		return nil, err
+	}
+	return settlement.Number(sts, numbers), nil
 }
 
 func filterStatements(sts []settlement.Statement, contract, counterparty string) []settlement.Statement {

@@ -166,7 +166,7 @@ func (d *demo) run(ctx context.Context, url string) error {
 	}
 	d.step("ledger verify: every invariant holds")
 
-	sts, err := settle(ctx, d.p, store, d.period)
+	sts, err := settle(ctx, d.p, store, d.period, nil)
 	if err != nil {
 		return err
 	}

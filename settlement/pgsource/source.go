@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/ledger"
@@ -16,18 +17,27 @@ import (
 
 // Source implements settlement.Source over a ledger database.
 type Source struct {
-	pool        *pgxpool.Pool
+	pool        querier
 	gridParties []string
 	siteIDs     []string // with siteZones: each site's market time zone, for the
 	siteZones   []string // billing period an interval belongs to
 	market      string   // the market whose prices are averaged (the engine's, RT)
 }
 
+// querier is what the source reads through: the pool, or the transaction
+// of a finalizing run.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // New reads the ledger in pool for the portfolio p: its grid parties are
 // left out of grid summaries (the grid is the other side of every grid leg),
 // and its sites' time zones date each interval in its own billing period.
-func New(pool *pgxpool.Pool, p *contracts.Portfolio) *Source {
-	s := &Source{pool: pool, market: "RT"}
+func New(pool *pgxpool.Pool, p *contracts.Portfolio) *Source { return newSource(pool, p) }
+
+func newSource(q querier, p *contracts.Portfolio) *Source {
+	s := &Source{pool: q, market: "RT"}
 	for _, pt := range p.Parties {
 		if pt.Role == contracts.RoleGrid {
 			s.gridParties = append(s.gridParties, pt.ID)

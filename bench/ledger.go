@@ -16,9 +16,10 @@ import (
 
 func init() { register("ledger", measureLedger) }
 
-// ledgerBatchIntervals is how many intervals one ledger batch books, about
-// what the engine gathers between two commits when it is catching up.
-const ledgerBatchIntervals = 200
+// ledgerBatchIntervals is how many intervals one ledger batch books: what
+// the engine gathers between two commits when it is catching up (stream's
+// default FlushIntervals).
+const ledgerBatchIntervals = 2000
 
 // ledgerReadingsPerInterval is the meters of the benchmark's site: gross
 // generation, station service and three data-center loads.

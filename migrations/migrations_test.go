@@ -271,8 +271,14 @@ func TestRoles(t *testing.T) {
 			t.Errorf("offtake_writer: %s: err = %v, want permission denied", stmt, err)
 		}
 	}
-	if err := as("offtake_settlement", `UPDATE periods SET finalized_at = now(), finalized_by = 'finance' WHERE period = '2028-01'`); err != nil {
+	if err := as("offtake_settlement", `UPDATE periods SET finalized_at = now(), finalized_by = 'finance' WHERE period = '2028-01'`); !denied(err) {
+		t.Errorf("offtake_settlement: update periods by hand: err = %v, want permission denied", err)
+	}
+	if err := as("offtake_settlement", `SELECT ledger_finalize_period('2028-01', 'finance')`); err != nil {
 		t.Errorf("offtake_settlement: finalize: %v", err)
+	}
+	if err := as("offtake_writer", `SELECT ledger_finalize_period('2028-01', 'engine')`); !denied(err) {
+		t.Errorf("offtake_writer: finalize: err = %v, want permission denied", err)
 	}
 	if err := as("offtake_settlement", insert); !denied(err) {
 		t.Errorf("offtake_settlement: insert a transfer: err = %v, want permission denied", err)

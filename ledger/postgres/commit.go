@@ -75,7 +75,10 @@ const lockAccounts = `SELECT count(*) FROM (
 // replayed batch inserts nothing and so moves nothing.
 const book = `WITH inserted AS (
 	INSERT INTO transfers (` + copyColumnList + `)
-	SELECT ` + copyColumnList + ` FROM ledger_copy
+	SELECT ` + copyColumnList + ` FROM ledger_copy c
+	-- Booked rows never reach the insert: a finalized period's partition
+	-- refuses any row before the conflict is seen, even a duplicate.
+	WHERE NOT EXISTS (SELECT FROM transfers t WHERE t.id = c.id AND t.period = c.period)
 	ON CONFLICT (id, period) DO NOTHING
 	RETURNING debit_account, credit_account, amount
 ), moves AS (
@@ -181,6 +184,9 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 				}
 				return nil
 			})
+			// The fast path's savepoint, sent with the rest: one round trip
+			// less.
+			q.Queue(`SAVEPOINT fast_path`)
 		}
 		if err := tx.SendBatch(ctx, q).Close(); err != nil {
 			return err
@@ -200,6 +206,7 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 				q.Queue(book, out.BatchID).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Inserted) })
 			} else {
 				out.Inserted = len(rows)
+				q.Queue(`RELEASE SAVEPOINT fast_path`)
 				q.Queue(moveBalances, deltas.ids, deltas.amounts, out.BatchID)
 				q.Queue(countBatch, out.BatchID, len(rows))
 			}
@@ -226,7 +233,7 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 		return nil
 	})
 	if err != nil {
-		return Committed{}, fmt.Errorf("ledger/postgres: commit: %w", ruleError(err))
+		return Committed{}, fmt.Errorf("ledger/postgres: commit: %w", s.ruleError(ctx, err))
 	}
 	out.Duplicates = len(b.Transfers) - out.Inserted
 	return out, nil
@@ -236,23 +243,23 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 // whenever none of the batch's ids is booked yet, where the rows are written
 // once and the balances move by deltas computed in Go. If some id is already
 // booked (a replayed batch, or two engine instances around a rebalance), the
-// copy fails on the primary key, is rolled back to a savepoint, and the rows
-// are copied into the temporary table instead for book's ON CONFLICT
-// (slow reports that).
+// copy fails on the primary key — or on a finalized period's constraint,
+// which a replay of what it booked before must pass — is rolled back to a
+// savepoint, and the rows are copied into the temporary table instead for
+// book, which skips the booked ones (slow reports that).
+//
+// The caller has set the savepoint fast_path and releases it on the fast
+// path.
 func copyTransfers(ctx context.Context, tx pgx.Tx, rows [][]any) (slow bool, err error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	_, err = sp.CopyFrom(ctx, pgx.Identifier{"transfers"}, copyColumns, pgx.CopyFromRows(rows))
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"transfers"}, copyColumns, pgx.CopyFromRows(rows))
 	if err == nil {
-		return false, sp.Commit(ctx)
+		return false, nil
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+	if !errors.As(err, &pgErr) || (pgErr.Code != "23505" && !finalizedConstraint(pgErr)) {
 		return false, fmt.Errorf("copy transfers: %w", err)
 	}
-	if err := sp.Rollback(ctx); err != nil {
+	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT fast_path`); err != nil {
 		return false, err
 	}
 	if _, err := tx.Exec(ctx, createCopyTable); err != nil {
@@ -395,25 +402,39 @@ func (s *Store) ensurePeriods(ctx context.Context, periods []string) error {
 
 // ruleError wraps the errors the database raises for a broken ledger rule
 // with the sentinel callers match: ErrPeriodFinalized for a transfer dated in
-// a finalized period, ErrInvalid for one the database refuses otherwise
-// (accounts not holding its unit, a reversal that cancels nothing).
-func ruleError(err error) error {
+// a finalized period (saying by whom and when), ErrInvalid for one the
+// database refuses otherwise (accounts not holding its unit, a reversal that
+// cancels nothing).
+func (s *Store) ruleError(ctx context.Context, err error) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err
 	}
-	switch pgErr.Code {
-	case codePeriodFinalized:
-		return fmt.Errorf("%s: %w", pgErr.Message, ErrPeriodFinalized)
-	case codeReversal, "23503", "23514":
+	switch {
+	case finalizedConstraint(pgErr):
+		period := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(pgErr.ConstraintName, "period_"), "_is_finalized"), "_", "-")
+		var by string
+		var at time.Time
+		if s.pool.QueryRow(ctx, `SELECT finalized_by, finalized_at FROM periods WHERE period = $1`, period).Scan(&by, &at) == nil {
+			return fmt.Errorf("billing period %s was finalized by %s at %s: book the correction in an open period: %w",
+				period, by, at.UTC().Format(time.RFC3339), ErrPeriodFinalized)
+		}
+		return fmt.Errorf("billing period %s is finalized: book the correction in an open period: %w", period, ErrPeriodFinalized)
+	case pgErr.Code == codeReversal || pgErr.Code == "23514":
 		return fmt.Errorf("%s: %w", pgErr.Message, ErrInvalid)
 	}
 	return err
 }
 
+// finalizedConstraint reports whether err is a row refused by the
+// constraint ledger_finalize_period puts on a finalized period's partition.
+func finalizedConstraint(err *pgconn.PgError) bool {
+	return err.Code == "23514" && strings.HasPrefix(err.ConstraintName, "period_") && strings.HasSuffix(err.ConstraintName, "_is_finalized")
+}
+
 // The SQLSTATEs offtake's triggers raise (class OT, offtake's own).
 const (
-	codePeriodFinalized = "OT001" // a transfer dated in a finalized billing period
+	codePeriodFinalized = "OT001" // a billing period finalized before
 	codeReversal        = "OT002" // a reversal that does not cancel exactly one booked transfer
 )
 

@@ -48,7 +48,7 @@ func TestFinalizedPeriodRefusesTransfers(t *testing.T) {
 	// The database refuses it without the store.
 	_, err = conn.Exec(ctx, `INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision)
 		VALUES (gen_random_uuid(), 1, 'plant:energy', 'dc-a:energy', 'MWh', 1, 'delivery', 'permian-1', $1, $2, '2028-01', 1)`, t0.Add(time.Hour), t0.Add(time.Hour+15*time.Minute))
-	if err == nil || !strings.Contains(err.Error(), "billing period 2028-01 is finalized") {
+	if err == nil || !strings.Contains(err.Error(), "period_2028_01_is_finalized") {
 		t.Errorf("raw insert into a finalized period: err = %v, want the database's refusal naming the period", err)
 	}
 
@@ -210,9 +210,6 @@ func TestVerifyFindsBypassedRules(t *testing.T) {
 	if _, err := s.Commit(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinalizePeriod(ctx, "2028-01", "finance"); err != nil {
-		t.Fatal(err)
-	}
 	mustVerify(t, s)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -220,8 +217,10 @@ func TestVerifyFindsBypassedRules(t *testing.T) {
 	}
 	for _, stmt := range []string{
 		`SET LOCAL session_replication_role = replica`, // no triggers
-		`INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision, reverses)
-		 SELECT gen_random_uuid(), batch_id, debit_account, credit_account, unit, amount + 1, leg, site, interval_start, interval_end, period, revision, id
+		// A reversal that does not cancel, recorded (says its clock) after
+		// the finalization below.
+		`INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision, reverses, recorded_at)
+		 SELECT gen_random_uuid(), batch_id, debit_account, credit_account, unit, amount + 1, leg, site, interval_start, interval_end, period, revision, id, now() + interval '1 day'
 		   FROM transfers WHERE leg = 'delivery' AND contract_id = 'ppa-a'`,
 		`UPDATE consumer_offsets SET next_offset = 3`,
 		`INSERT INTO consumer_offset_history (consumer, topic, partition, next_offset) VALUES ('engine', 'generation', 0, 3)`,
@@ -231,6 +230,9 @@ func TestVerifyFindsBypassedRules(t *testing.T) {
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinalizePeriod(ctx, "2028-01", "finance"); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Verify(ctx)

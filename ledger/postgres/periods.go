@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Period is a billing period the ledger knows: one with transfers booked in
@@ -35,26 +37,17 @@ func (s *Store) FinalizePeriod(ctx context.Context, period, by string) error {
 	if by == "" {
 		return fmt.Errorf("ledger/postgres: finalize %s: say who finalizes it: %w", period, ErrInvalid)
 	}
+	// ledger_finalize_period locks the period, waits for the batches
+	// writing in it, adds the constraint that refuses new rows and stamps
+	// the time: see migrations/00002_ledger_locks.sql.
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO periods (period) VALUES ($1) ON CONFLICT DO NOTHING`, period); err != nil {
-			return err
-		}
-		// FOR UPDATE waits for writers holding the row FOR SHARE (their
-		// statement trigger takes it) and for a concurrent finalizer; then it
-		// reads the row as they left it.
-		var at *time.Time
-		var who *string
-		if err := tx.QueryRow(ctx, `SELECT finalized_at, finalized_by FROM periods WHERE period = $1 FOR UPDATE`, period).Scan(&at, &who); err != nil {
-			return err
-		}
-		if at != nil {
-			return fmt.Errorf("finalized by %s at %s: %w", deref(who), at.UTC().Format(time.RFC3339), ErrPeriodFinalized)
-		}
-		// clock_timestamp, not now(): every transfer that got in before the
-		// lock has a recorded_at (its transaction's start) before this.
-		_, err := tx.Exec(ctx, `UPDATE periods SET finalized_at = clock_timestamp(), finalized_by = $2 WHERE period = $1`, period, by)
+		_, err := tx.Exec(ctx, `SELECT ledger_finalize_period($1, $2)`, period, by)
 		return err
 	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codePeriodFinalized {
+		err = fmt.Errorf("%s: %w", pgErr.Message, ErrPeriodFinalized)
+	}
 	if err != nil {
 		return fmt.Errorf("ledger/postgres: finalize %s: %w", period, err)
 	}
@@ -99,9 +92,3 @@ func (s *Store) FinalizedPeriods(ctx context.Context) ([]Period, error) {
 	return out, nil
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}

@@ -187,8 +187,8 @@ func TestDatabaseRefusesTransferBetweenUnits(t *testing.T) {
 		VALUES (gen_random_uuid(), $1, 'dc-a:energy', 'plant:energy', 'USD', 10, 'delivery_payment',
 		'permian-1', $2, $3, '2028-01', 1)`, batch, t0, t0.Add(15*time.Minute))
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23503" {
-		t.Fatalf("USD transfer between energy accounts: err = %v, want a foreign key violation (23503)", err)
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" || pgErr.ConstraintName != "transfers_accounts_hold_unit" {
+		t.Fatalf("USD transfer between energy accounts: err = %v, want a check violation of transfers_accounts_hold_unit", err)
 	}
 }
 

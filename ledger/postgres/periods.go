@@ -91,4 +91,3 @@ func (s *Store) FinalizedPeriods(ctx context.Context) ([]Period, error) {
 	}
 	return out, nil
 }
-

@@ -1,26 +1,35 @@
 // Package files writes settlement statements as the invoice files a
-// counterparty receives: DIR/YYYY-MM/<counterparty>/<invoice>.csv (the lines)
-// and <invoice>.json (the same data; schema "offtake.invoice/v1", documented in
-// the README). Output is deterministic: the same statements give the same
-// bytes, with no timestamps.
+// counterparty receives, in DIR/YYYY-MM/<buyer>/:
+//
+//	<invoice>.pdf            the invoice to read (US Letter), with a chart of the month
+//	<invoice>.csv            its lines, with net, tax and total rows
+//	<invoice>-intervals.csv  every interval behind the lines
+//	<invoice>.json           the same data (schema "offtake.invoice/v2", documented in the README)
+//	<invoice>.xml            a UBL 2.1 Invoice, or CreditNote when the total is negative (Peppol BIS 3.0)
+//	MANIFEST.sha256          every file of the folder with its SHA-256, written last
+//
+// Output is deterministic: the same statements give the same bytes (no wall
+// clock; the PDF's dates are the issue date). A folder holds only its own
+// buyer's invoices.
 package files
 
 import (
 	"bytes"
-	"encoding/csv"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sort"
+	"strings"
 
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/settlement"
 	"github.com/shopspring/decimal"
 )
 
-// Schema names the JSON invoice format.
-const Schema = "offtake.invoice/v1"
+// Manifest is the name of the checksum file in each counterparty folder.
+const Manifest = "MANIFEST.sha256"
 
 // Written lists the files written, relative to the output directory.
 type Written struct {
@@ -29,34 +38,90 @@ type Written struct {
 	Files        []string
 }
 
+// format is one file written per statement.
+type format struct {
+	suffix string // appended to the invoice id
+	encode func(*settlement.Statement) ([]byte, error)
+}
+
+var formats = []format{
+	{".pdf", PDF},
+	{".csv", CSV},
+	{"-intervals.csv", IntervalsCSV},
+	{".json", JSON},
+	{".xml", XML},
+}
+
 // Write writes each statement's files under dir and returns what it wrote.
-// Each counterparty's folder holds only its own invoices.
+// Each counterparty's folder holds only its own invoices; its manifest is
+// written after every invoice in it, and lists every file in the folder.
 func Write(dir string, statements []settlement.Statement) ([]Written, error) {
 	var out []Written
+	last := map[string]int{} // folder → index in out of its last invoice
 	for i := range statements {
 		st := &statements[i]
+		if err := check(st); err != nil {
+			return out, fmt.Errorf("invoice %s: %w", st.InvoiceID, err)
+		}
 		rel := filepath.Join(st.Period.String(), st.Buyer.ID)
 		if err := os.MkdirAll(filepath.Join(dir, rel), 0o755); err != nil {
 			return out, fmt.Errorf("invoices: %w", err)
 		}
 		w := Written{Counterparty: st.Buyer.ID, InvoiceID: st.InvoiceID}
-		for _, f := range []struct {
-			ext    string
-			encode func(*settlement.Statement) ([]byte, error)
-		}{{".csv", CSV}, {".json", JSON}} {
+		for _, f := range formats {
 			data, err := f.encode(st)
 			if err != nil {
-				return out, fmt.Errorf("invoice %s: %w", st.InvoiceID, err)
+				return out, fmt.Errorf("invoice %s%s: %w", st.InvoiceID, f.suffix, err)
 			}
-			name := filepath.Join(rel, st.InvoiceID+f.ext)
+			name := filepath.Join(rel, st.InvoiceID+f.suffix)
 			if err := writeFile(filepath.Join(dir, name), data); err != nil {
 				return out, err
 			}
 			w.Files = append(w.Files, name)
 		}
 		out = append(out, w)
+		last[rel] = len(out) - 1
+	}
+	folders := make([]string, 0, len(last))
+	for rel := range last {
+		folders = append(folders, rel)
+	}
+	sort.Strings(folders)
+	for _, rel := range folders {
+		data, err := manifest(filepath.Join(dir, rel))
+		if err != nil {
+			return out, err
+		}
+		name := filepath.Join(rel, Manifest)
+		if err := writeFile(filepath.Join(dir, name), data); err != nil {
+			return out, err
+		}
+		out[last[rel]].Files = append(out[last[rel]].Files, name)
 	}
 	return out, nil
+}
+
+// manifest lists every regular file of folder (but itself and half-written
+// files) with its SHA-256, in name order, in the format of `sha256sum -c`.
+func manifest(folder string) ([]byte, error) {
+	entries, err := os.ReadDir(folder)
+	if err != nil {
+		return nil, fmt.Errorf("invoices: manifest: %w", err)
+	}
+	var buf bytes.Buffer
+	for _, e := range entries { // ReadDir sorts by name
+		name := e.Name()
+		if !e.Type().IsRegular() || name == Manifest || strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(folder, name))
+		if err != nil {
+			return nil, fmt.Errorf("invoices: manifest: %w", err)
+		}
+		sum := sha256.Sum256(data)
+		fmt.Fprintf(&buf, "%s  %s\n", hex.EncodeToString(sum[:]), name)
+	}
+	return buf.Bytes(), nil
 }
 
 // writeFile writes through a temporary file and a rename, so a reader never
@@ -72,86 +137,94 @@ func writeFile(path string, data []byte) error {
 	return nil
 }
 
-// CSV is a statement's lines as CSV, with a header and a total row.
-func CSV(st *settlement.Statement) ([]byte, error) {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	rows := [][]string{{"invoice", "line", "kind", "description", "quantity", "unit", "rate_usd_per_mwh", "amount_usd"}}
+// check asserts what every format relies on: amounts in cents, net and tax
+// the sums of their rounded lines, the total their sum, and one tax line per
+// tax of the buyer. A statement that breaks them is a bug upstream: no file
+// is written for it.
+func check(st *settlement.Statement) error {
+	if st.Buyer == nil || st.Seller == nil || st.Contract == nil || st.Site == nil {
+		return fmt.Errorf("statement without buyer, seller, contract or site")
+	}
+	net, tax, taxLines := decimal.Zero, decimal.Zero, 0
 	for i, l := range st.Lines {
-		rows = append(rows, []string{st.InvoiceID, strconv.Itoa(i + 1), l.Kind, l.Description,
-			l.QuantityMWh.StringFixed(6), "MWh", rate(l.RateUSD), l.AmountUSD.StringFixed(2)})
+		if !l.AmountUSD.Equal(l.AmountUSD.Round(2)) {
+			return fmt.Errorf("line %d amount %s is not in cents", i+1, l.AmountUSD)
+		}
+		if l.Kind == settlement.LineTax {
+			tax, taxLines = tax.Add(l.AmountUSD), taxLines+1
+		} else {
+			net = net.Add(l.AmountUSD)
+		}
 	}
-	rows = append(rows, []string{st.InvoiceID, "", "total", "Total due (USD)", st.EnergyMWh.StringFixed(6), "MWh", "", st.TotalUSD.StringFixed(2)})
-	if err := w.WriteAll(rows); err != nil {
-		return nil, err
+	if !net.Equal(st.NetUSD) || !tax.Equal(st.TaxUSD) || !st.NetUSD.Add(st.TaxUSD).Equal(st.TotalUSD) {
+		return fmt.Errorf("net %s + tax %s ≠ total %s, or not the sums of the lines (Σ net lines %s, Σ tax lines %s)",
+			st.NetUSD, st.TaxUSD, st.TotalUSD, net, tax)
 	}
-	return buf.Bytes(), nil
+	if taxLines != 0 && taxLines != len(st.Buyer.Taxes) {
+		return fmt.Errorf("%d tax lines for the buyer's %d taxes", taxLines, len(st.Buyer.Taxes))
+	}
+	return nil
 }
 
-type partyJSON struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Address string `json:"address,omitempty"`
-	TaxID   string `json:"tax_id,omitempty"`
-	Email   string `json:"email,omitempty"`
-}
-
-type lineJSON struct {
-	Line        int    `json:"line"`
-	Kind        string `json:"kind"`
-	Description string `json:"description"`
-	Quantity    string `json:"quantity"`
-	Unit        string `json:"unit"`
-	Rate        string `json:"rate_usd_per_mwh"`
-	Amount      string `json:"amount_usd"`
-	ExactAmount string `json:"exact_amount_usd"`
-}
-
-type invoiceJSON struct {
-	Schema    string     `json:"schema"`
-	InvoiceID string     `json:"invoice_id"`
-	Status    string     `json:"status"`
-	Period    string     `json:"period"`
-	IssueDate string     `json:"issue_date"`
-	DueDate   string     `json:"due_date"`
-	Currency  string     `json:"currency"`
-	Seller    partyJSON  `json:"seller"`
-	Buyer     partyJSON  `json:"buyer"`
-	Contract  string     `json:"contract"`
-	Version   int        `json:"contract_version"`
-	Site      string     `json:"site"`
-	Lines     []lineJSON `json:"lines"`
-	EnergyMWh string     `json:"energy_mwh"`
-	Total     string     `json:"total_usd"`
-	Transfers int        `json:"ledger_transfers"`
-}
-
-func party(p *contracts.Party) partyJSON {
-	return partyJSON{ID: p.ID, Name: p.Name, Address: p.Address, TaxID: p.TaxID, Email: p.Email}
-}
-
-// JSON is a statement as an invoice document (schema offtake.invoice/v1).
-func JSON(st *settlement.Statement) ([]byte, error) {
-	doc := invoiceJSON{
-		Schema: Schema, InvoiceID: st.InvoiceID, Status: "draft", Period: st.Period.String(),
-		IssueDate: st.IssueDate.String(), DueDate: st.DueDate.String(), Currency: "USD",
-		Seller: party(st.Seller), Buyer: party(st.Buyer), Contract: st.Contract.ID, Version: st.ContractVersion,
-		Site: st.Site.ID, Lines: []lineJSON{}, EnergyMWh: st.EnergyMWh.StringFixed(6), Total: st.TotalUSD.StringFixed(2),
-		Transfers: st.Transfers,
+// fixed writes d with at least min decimals and every significant decimal
+// it has, so nothing is rounded away (trailing zeros past min are dropped).
+func fixed(d decimal.Decimal, min int32) string {
+	s := d.StringFixed(max(min, -d.Exponent()))
+	if dot := strings.IndexByte(s, '.'); dot >= 0 {
+		keep := dot + 1 + int(min)
+		if min == 0 {
+			keep = dot
+		}
+		end := len(s)
+		for end > keep && (s[end-1] == '0' || (end-1 == dot)) {
+			end--
+		}
+		s = s[:end]
 	}
-	for i, l := range st.Lines {
-		doc.Lines = append(doc.Lines, lineJSON{Line: i + 1, Kind: l.Kind, Description: l.Description,
-			Quantity: l.QuantityMWh.StringFixed(6), Unit: "MWh", Rate: rate(l.RateUSD),
-			Amount: l.AmountUSD.StringFixed(2), ExactAmount: l.ExactUSD.String()})
-	}
-	data, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(data, '\n'), nil
+	return s
 }
 
 // rate writes a price with at least two decimals and all the ones it has.
-func rate(d decimal.Decimal) string {
-	return d.StringFixed(max(2, -d.Exponent()))
+func rate(d decimal.Decimal) string { return fixed(d, 2) }
+
+// quantity writes a line quantity: MWh with six decimals like the meters,
+// other units as they are.
+func quantity(l settlement.Line) string {
+	if l.UnitCode == settlement.UnitMWh {
+		return fixed(l.Quantity, 6)
+	}
+	return fixed(l.Quantity, 0)
+}
+
+// taxOf is the buyer's tax a tax line charges: tax lines come in the order
+// of the buyer's taxes (check makes sure there is one per tax).
+func taxOf(st *settlement.Statement, line int) contracts.Tax {
+	n := 0
+	for i := 0; i < line; i++ {
+		if st.Lines[i].Kind == settlement.LineTax {
+			n++
+		}
+	}
+	var t contracts.Tax
+	if n < len(st.Buyer.Taxes) {
+		t = st.Buyer.Taxes[n]
+	}
+	if t.Category == "" {
+		t.Category = "S"
+	}
+	if t.Name == "" {
+		t.Name = st.Lines[line].Description
+	}
+	if t.Percent.IsZero() {
+		t.Percent = st.Lines[line].RateUSD
+	}
+	return t
+}
+
+// status says whether the invoice is numbered by a finalized run.
+func status(st *settlement.Statement) string {
+	if st.Final {
+		return "final"
+	}
+	return "draft"
 }

@@ -1,68 +1,32 @@
 package files_test
 
 import (
+	"bufio"
 	"bytes"
+	"compress/zlib"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/offtake/offtake/contracts"
-	"github.com/offtake/offtake/examples"
-	"github.com/offtake/offtake/ledger"
 	"github.com/offtake/offtake/settlement"
 	"github.com/offtake/offtake/settlement/files"
 	"github.com/shopspring/decimal"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
-
-// priced is one contract's energy at one price.
-type priced struct{ contract, mwh, price string }
-
-// statements builds the fixed statements of the example portfolio for 2028-03:
-// northwind at two prices (one with four decimals), helios with the decimal
-// trap, and cedar with no transfers (a zero statement).
-func statements(t *testing.T) []settlement.Statement {
-	t.Helper()
-	p, err := contracts.LoadFiles(examples.Files, examples.Default)
-	if err != nil {
-		t.Fatalf("load example: %v", err)
-	}
-	period, err := contracts.ParsePeriod("2028-03")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var totals []settlement.LegTotal
-	delivered := map[string]decimal.Decimal{}
-	for _, pr := range []priced{
-		{"ppa-northwind", "12000.5", "58.00"},
-		{"ppa-northwind", "250.125", "61.2575"},
-		{"ppa-helios", "18500", "14.55"},
-	} {
-		q, r := decimal.RequireFromString(pr.mwh), decimal.RequireFromString(pr.price)
-		totals = append(totals, settlement.LegTotal{Contract: pr.contract, ContractVersion: 1, Leg: ledger.DeliveryPayment,
-			USDPerMWh: r, QuantityMWh: q, AmountUSD: q.Mul(r), Transfers: 100})
-		delivered[pr.contract] = delivered[pr.contract].Add(q)
-	}
-	for _, c := range []string{"ppa-helios", "ppa-northwind"} {
-		totals = append(totals, settlement.LegTotal{Contract: c, ContractVersion: 1, Leg: ledger.Delivery,
-			QuantityMWh: delivered[c], Transfers: 100})
-	}
-	sts, err := settlement.Build(p, period, totals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sts) != 3 {
-		t.Fatalf("%d statements, want 3", len(sts))
-	}
-	return sts
-}
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -78,25 +42,89 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (run go test ./settlement/files -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./settlement/files -update rewrites it)\n--- got\n%s\n--- want\n%s", name, got, want)
+		t.Errorf("%s differs from the golden file (go test ./settlement/files -update rewrites it)\n--- got\n%s\n--- want\n%s", name, head(got, 60), head(want, 60))
 	}
 }
 
+// head is the first n lines of data.
+func head(data []byte, n int) []byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return bytes.Join(lines, nil)
+}
+
+func sha(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestGolden compares every format with testdata: CSV, JSON and XML whole;
+// the intervals file's first lines whole and all of it by SHA-256; the PDF
+// by SHA-256 (testdata/pdf.sha256.golden), with page 1's text whole.
 func TestGolden(t *testing.T) {
-	for _, st := range statements(t) {
+	var sums bytes.Buffer
+	for _, st := range fixture(t) {
 		t.Run(st.InvoiceID, func(t *testing.T) {
-			c, err := files.CSV(&st)
+			for _, f := range []struct {
+				suffix string
+				encode func(*settlement.Statement) ([]byte, error)
+			}{{".csv", files.CSV}, {".json", files.JSON}, {".xml", files.XML}} {
+				data, err := f.encode(&st)
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, st.InvoiceID+f.suffix+".golden", data)
+			}
+			iv, err := files.IntervalsCSV(&st)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, st.InvoiceID+".csv.golden", c)
-			j, err := files.JSON(&st)
+			golden(t, st.InvoiceID+"-intervals.head.csv.golden", head(iv, 12))
+			pdf, err := files.PDF(&st)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, st.InvoiceID+".json.golden", j)
+			fmt.Fprintf(&sums, "%s  %s-intervals.csv\n%s  %s.pdf\n", sha(iv), st.InvoiceID, sha(pdf), st.InvoiceID)
+			text, err := files.PDFUncompressed(&st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, st.InvoiceID+".pdf.txt.golden", []byte(strings.Join(pdfStrings(text), "\n")+"\n"))
 		})
 	}
+	golden(t, "sha256.golden", sums.Bytes())
+}
+
+// pdfStrings are the text strings an uncompressed PDF shows, in order.
+func pdfStrings(pdf []byte) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`\(((?:[^\\)]|\\.)*)\)Tj`).FindAllSubmatch(pdf, -1) {
+		s := strings.NewReplacer(`\(`, "(", `\)`, ")", `\\`, `\`).Replace(string(m[1]))
+		out = append(out, s)
+	}
+	return out
+}
+
+// pdfText is every content stream of a PDF, inflated, and its other bytes.
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	var b strings.Builder
+	b.Write(pdf)
+	for _, m := range regexp.MustCompile(`(?s)stream\r?\n(.*?)\r?\nendstream`).FindAllSubmatch(pdf, -1) {
+		r, err := zlib.NewReader(bytes.NewReader(m[1]))
+		if err != nil {
+			continue // not compressed
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("inflate a PDF stream: %v", err)
+		}
+		b.Write(data)
+	}
+	// fpdf escapes parentheses and backslashes in strings
+	return strings.NewReplacer(`\(`, "(", `\)`, ")", `\\`, `\`).Replace(b.String())
 }
 
 // tree reads every file under dir, by slash path relative to dir.
@@ -123,18 +151,18 @@ func tree(t *testing.T, dir string) map[string][]byte {
 
 func TestWriteDeterministic(t *testing.T) {
 	dir := t.TempDir()
-	w1, err := files.Write(dir, statements(t))
+	w1, err := files.Write(dir, fixture(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := tree(t, dir)
-	w2, err := files.Write(dir, statements(t))
+	w2, err := files.Write(dir, fixture(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	second := tree(t, dir)
 	other := t.TempDir()
-	if _, err := files.Write(other, statements(t)); err != nil {
+	if _, err := files.Write(other, fixture(t)); err != nil {
 		t.Fatal(err)
 	}
 	third := tree(t, other)
@@ -154,13 +182,18 @@ func TestWriteDeterministic(t *testing.T) {
 	if strings.Join(names, "\n") != strings.Join(listed, "\n") {
 		t.Errorf("files on disk:\n%s\nfiles Write listed:\n%s", strings.Join(names, "\n"), strings.Join(listed, "\n"))
 	}
-	want := []string{
-		"2028-03/cedar/MRP-DRAFT-202803-ppa-cedar.csv", "2028-03/cedar/MRP-DRAFT-202803-ppa-cedar.json",
-		"2028-03/helios/MRP-DRAFT-202803-ppa-helios.csv", "2028-03/helios/MRP-DRAFT-202803-ppa-helios.json",
-		"2028-03/northwind/MRP-DRAFT-202803-ppa-northwind.csv", "2028-03/northwind/MRP-DRAFT-202803-ppa-northwind.json",
+	var want []string
+	for _, inv := range []string{"atlas/PRP-2028-000041", "atlas/PRP-2028-000042", "borealis/PRP-DRAFT-202803-ppa-borealis", "cirrus/PRP-DRAFT-202803-ppa-cirrus"} {
+		for _, suffix := range []string{".csv", ".json", ".pdf", ".xml", "-intervals.csv"} {
+			want = append(want, "2028-03/"+inv+suffix)
+		}
 	}
-	if strings.Join(names, ",") != strings.Join(want, ",") {
-		t.Errorf("files = %v, want %v", names, want)
+	for _, buyer := range []string{"atlas", "borealis", "cirrus"} {
+		want = append(want, "2028-03/"+buyer+"/"+files.Manifest)
+	}
+	sort.Strings(want)
+	if strings.Join(names, "\n") != strings.Join(want, "\n") {
+		t.Errorf("files =\n%s\nwant\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
 	}
 	if len(w1) != len(w2) {
 		t.Errorf("second Write listed %d invoices, first %d", len(w2), len(w1))
@@ -177,8 +210,72 @@ func TestWriteDeterministic(t *testing.T) {
 	}
 }
 
-func TestWriteCounterpartyFolders(t *testing.T) {
-	sts := statements(t)
+// TestManifest checks every folder's manifest: it lists every other file
+// of the folder with its SHA-256, and `sha256sum -c` agrees when it is
+// installed.
+func TestManifest(t *testing.T) {
+	dir := t.TempDir()
+	written, err := files.Write(dir, fixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders := map[string]bool{}
+	for _, w := range written {
+		folders[filepath.Join(dir, "2028-03", w.Counterparty)] = true
+	}
+	if len(folders) != 3 {
+		t.Fatalf("%d folders, want 3", len(folders))
+	}
+	for folder := range folders {
+		data, err := os.ReadFile(filepath.Join(folder, files.Manifest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := map[string]bool{}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			sum, name, ok := strings.Cut(sc.Text(), "  ")
+			if !ok || len(sum) != 64 {
+				t.Errorf("%s: manifest line %q is not \"<sha256>  <name>\"", folder, sc.Text())
+				continue
+			}
+			file, err := os.ReadFile(filepath.Join(folder, name))
+			if err != nil {
+				t.Errorf("%s: %v", folder, err)
+				continue
+			}
+			if sha(file) != sum {
+				t.Errorf("%s/%s: manifest says %s, file is %s", folder, name, sum, sha(file))
+			}
+			listed[name] = true
+		}
+		entries, err := os.ReadDir(folder)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != files.Manifest && !listed[e.Name()] {
+				t.Errorf("%s: %s is not in the manifest", folder, e.Name())
+			}
+		}
+		if len(listed) != len(entries)-1 {
+			t.Errorf("%s: manifest lists %d files, folder holds %d besides it", folder, len(listed), len(entries)-1)
+		}
+		if _, err := exec.LookPath("sha256sum"); err == nil {
+			cmd := exec.Command("sha256sum", "--strict", "-c", files.Manifest)
+			cmd.Dir = folder
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("sha256sum -c in %s: %v\n%s", folder, err, out)
+			}
+		}
+	}
+}
+
+// TestCounterpartyFolders checks that a folder holds only its own buyer's
+// invoices and no word of any other buyer: id, name, tax id, email, address,
+// invoice ids or contracts, PDF text included.
+func TestCounterpartyFolders(t *testing.T) {
+	sts := fixture(t)
 	dir := t.TempDir()
 	written, err := files.Write(dir, sts)
 	if err != nil {
@@ -191,15 +288,21 @@ func TestWriteCounterpartyFolders(t *testing.T) {
 			}
 		}
 	}
-	p, err := contracts.LoadFiles(examples.Files, examples.Default)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := portfolio(t)
 	var buyers []contracts.Party
 	for _, party := range p.Parties {
 		if party.Role == contracts.RoleBuyer {
 			buyers = append(buyers, party)
 		}
+	}
+	secrets := func(buyer string) []string { // what a folder must not show of buyer
+		var out []string
+		for _, st := range sts {
+			if st.Buyer.ID == buyer {
+				out = append(out, st.InvoiceID, st.Contract.ID)
+			}
+		}
+		return out
 	}
 	folders, err := os.ReadDir(filepath.Join(dir, "2028-03"))
 	if err != nil {
@@ -216,14 +319,20 @@ func TestWriteCounterpartyFolders(t *testing.T) {
 		}
 		for name, data := range tree(t, filepath.Join(dir, "2028-03", folder.Name())) {
 			text := string(data)
-			if !strings.Contains(text, own.ID) {
+			if strings.HasSuffix(name, ".pdf") {
+				text = pdfText(t, data)
+				if !strings.Contains(text, own.Name) || !strings.Contains(text, own.TaxID) {
+					t.Errorf("%s/%s: the check cannot see the PDF's text (no %q in it)", folder.Name(), name, own.Name)
+				}
+			}
+			if name != files.Manifest && !strings.HasSuffix(name, "-intervals.csv") && !strings.Contains(text, own.ID) {
 				t.Errorf("%s/%s does not name its own buyer %s", folder.Name(), name, own.ID)
 			}
 			for _, other := range buyers {
 				if other.ID == own.ID {
 					continue
 				}
-				for _, s := range []string{other.ID, other.Name, other.TaxID, other.Email, other.Address} {
+				for _, s := range append([]string{other.ID, other.Name, other.TaxID, other.Email, other.Address}, secrets(other.ID)...) {
 					if s != "" && strings.Contains(text, s) {
 						t.Errorf("%s/%s mentions %q of %s", folder.Name(), name, s, other.ID)
 					}
@@ -244,50 +353,6 @@ func TestWriteCounterpartyFolders(t *testing.T) {
 	}
 }
 
-func TestRateKeepsDecimals(t *testing.T) {
-	var st *settlement.Statement
-	sts := statements(t)
-	for i := range sts {
-		if sts[i].Contract.ID == "ppa-northwind" {
-			st = &sts[i]
-		}
-	}
-	if st == nil {
-		t.Fatal("no ppa-northwind statement")
-	}
-	data, err := files.CSV(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := index(t, rows[0], "rate_usd_per_mwh")
-	var rates []string
-	for _, r := range rows[1 : len(rows)-1] {
-		rates = append(rates, r[col])
-	}
-	if strings.Join(rates, ",") != "58.00,61.2575" {
-		t.Errorf("CSV rates = %v, want [58.00 61.2575]", rates)
-	}
-	jdata, err := files.JSON(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Lines []struct {
-			Rate string `json:"rate_usd_per_mwh"`
-		} `json:"lines"`
-	}
-	if err := json.Unmarshal(jdata, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Lines) != 2 || doc.Lines[0].Rate != "58.00" || doc.Lines[1].Rate != "61.2575" {
-		t.Errorf("JSON rates = %+v, want 58.00, 61.2575", doc.Lines)
-	}
-}
-
 func index(t *testing.T, header []string, name string) int {
 	t.Helper()
 	for i, h := range header {
@@ -300,7 +365,7 @@ func index(t *testing.T, header []string, name string) int {
 }
 
 func TestCSVParsesBack(t *testing.T) {
-	for _, st := range statements(t) {
+	for _, st := range append(fixture(t), empty(t)) {
 		t.Run(st.InvoiceID, func(t *testing.T) {
 			data, err := files.CSV(&st)
 			if err != nil {
@@ -310,67 +375,253 @@ func TestCSVParsesBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rows) != len(st.Lines)+2 {
-				t.Fatalf("%d rows, want header + %d lines + total", len(rows), len(st.Lines))
+			if len(rows) != len(st.Lines)+4 {
+				t.Fatalf("%d rows, want header + %d lines + net, tax, total", len(rows), len(st.Lines))
 			}
 			h := rows[0]
-			amount, qty, kind, inv := index(t, h, "amount_usd"), index(t, h, "quantity"), index(t, h, "kind"), index(t, h, "invoice")
-			sumUSD, sumMWh := decimal.Zero, decimal.Zero
-			for i, r := range rows[1 : len(rows)-1] {
-				if r[kind] != "energy" || r[inv] != st.InvoiceID {
-					t.Errorf("row %d = %v", i+1, r)
+			amount, qty, unit, rt, kind, inv := index(t, h, "amount_usd"), index(t, h, "quantity"), index(t, h, "unit"), index(t, h, "rate_usd"), index(t, h, "kind"), index(t, h, "invoice")
+			band, of := index(t, h, "band"), index(t, h, "of")
+			net, tax := decimal.Zero, decimal.Zero
+			for i, r := range rows[1 : len(rows)-3] {
+				l := st.Lines[i]
+				if r[kind] != l.Kind || r[inv] != st.InvoiceID || r[unit] != l.UnitCode || r[band] != l.Band || r[of] != l.Of {
+					t.Errorf("row %d = %v, line %+v", i+1, r, l)
 				}
-				a, err := decimal.NewFromString(r[amount])
-				if err != nil {
-					t.Fatal(err)
+				for col, want := range map[int]decimal.Decimal{amount: l.AmountUSD, qty: l.Quantity, rt: l.RateUSD} {
+					got, err := decimal.NewFromString(r[col])
+					if err != nil || !got.Equal(want) {
+						t.Errorf("row %d %s = %q, want %s", i+1, h[col], r[col], want)
+					}
 				}
-				if !a.Equal(st.Lines[i].AmountUSD) {
-					t.Errorf("row %d amount %s, line %s", i+1, a, st.Lines[i].AmountUSD)
+				a, _ := decimal.NewFromString(r[amount])
+				if l.Kind == settlement.LineTax {
+					tax = tax.Add(a)
+				} else {
+					net = net.Add(a)
 				}
-				q, err := decimal.NewFromString(r[qty])
-				if err != nil {
-					t.Fatal(err)
+			}
+			sums := rows[len(rows)-3:]
+			for i, want := range []struct {
+				kind string
+				sum  decimal.Decimal
+			}{{"net", net}, {"tax", tax}, {"total", net.Add(tax)}} {
+				got, err := decimal.NewFromString(sums[i][amount])
+				if sums[i][kind] != want.kind || err != nil || !got.Equal(want.sum) {
+					t.Errorf("%s row = %v, Σ lines %s", want.kind, sums[i], want.sum)
 				}
-				sumUSD, sumMWh = sumUSD.Add(a), sumMWh.Add(q)
 			}
-			total := rows[len(rows)-1]
-			if total[kind] != "total" || total[inv] != st.InvoiceID {
-				t.Errorf("total row = %v", total)
-			}
-			tot, err := decimal.NewFromString(total[amount])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tot.Equal(sumUSD) || !tot.Equal(st.TotalUSD) {
-				t.Errorf("total row %s, Σ lines %s, statement %s", tot, sumUSD, st.TotalUSD)
-			}
-			if e, _ := decimal.NewFromString(total[qty]); !e.Equal(sumMWh) {
-				t.Errorf("total MWh %s, Σ lines %s", total[qty], sumMWh)
+			if tot, _ := decimal.NewFromString(sums[2][amount]); !tot.Equal(st.TotalUSD) {
+				t.Errorf("total row %s, statement %s", tot, st.TotalUSD)
 			}
 		})
 	}
 }
 
+func TestRateKeepsDecimals(t *testing.T) {
+	st := byContract(t, fixture(t), "ppa-cirrus")
+	data, err := files.CSV(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(",29800.125000,MWH,36.4475,")) || !bytes.Contains(data, []byte(",500.000000,MWH,-9.8765,")) {
+		t.Errorf("CSV lost a rate's or quantity's decimals:\n%s", data)
+	}
+	j, err := files.JSON(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(j, []byte(`"rate_usd": "36.4475"`)) {
+		t.Errorf("JSON lost a rate's decimals")
+	}
+}
+
+// TestDecimalTrap: 18,500 MWh at $14.55 is $269,175.00, in every format.
+func TestDecimalTrap(t *testing.T) {
+	st := byContract(t, fixture(t), "ppa-borealis")
+	for name, f := range map[string]func(*settlement.Statement) ([]byte, error){"csv": files.CSV, "json": files.JSON, "xml": files.XML} {
+		data, err := f(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(data, []byte("269175.00")) {
+			t.Errorf("%s has no 269175.00", name)
+		}
+	}
+	pdf, err := files.PDFUncompressed(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pdfText(t, pdf), "269,175.00") {
+		t.Errorf("PDF has no 269,175.00")
+	}
+}
+
+func TestIntervalsCSV(t *testing.T) {
+	for _, st := range fixture(t) {
+		data, err := files.IntervalsCSV(&st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(st.Intervals)+1 {
+			t.Fatalf("%s: %d rows for %d intervals", st.InvoiceID, len(rows)-1, len(st.Intervals))
+		}
+		if st.Contract.ID != "ppa-cirrus" && len(st.Intervals) != 2972 { // March in Chicago: 743 hours
+			t.Errorf("%s: %d intervals, want 2972", st.InvoiceID, len(st.Intervals))
+		}
+		h := rows[0]
+		mwh, amt := index(t, h, "mwh"), index(t, h, "amount_usd")
+		sumMWh, sumUSD := decimal.Zero, decimal.Zero
+		for _, r := range rows[1:] {
+			m, err1 := decimal.NewFromString(r[mwh])
+			a, err2 := decimal.NewFromString(r[amt])
+			if err1 != nil || err2 != nil {
+				t.Fatalf("row %v", r)
+			}
+			sumMWh, sumUSD = sumMWh.Add(m), sumUSD.Add(a)
+		}
+		wantMWh, wantUSD := decimal.Zero, decimal.Zero
+		for _, r := range st.Intervals {
+			wantMWh, wantUSD = wantMWh.Add(r.MWh), wantUSD.Add(r.AmountUSD)
+		}
+		if !sumMWh.Equal(wantMWh) || !sumUSD.Equal(wantUSD) {
+			t.Errorf("%s: Σ file %s MWh $%s, Σ intervals %s MWh $%s (amounts must be exact)", st.InvoiceID, sumMWh, sumUSD, wantMWh, wantUSD)
+		}
+	}
+	// the DST day: local start times step from 01:45 -06:00 to 03:00 -05:00
+	st := byContract(t, fixture(t), "ppa-atlas")
+	data, _ := files.IntervalsCSV(st)
+	if !bytes.Contains(data, []byte("2028-03-12T07:45:00Z,2028-03-12T08:00:00Z,2028-03-12T01:45:00-06:00,")) ||
+		!bytes.Contains(data, []byte("2028-03-12T08:00:00Z,2028-03-12T08:15:00Z,2028-03-12T03:00:00-05:00,")) {
+		t.Errorf("the DST day's local times are wrong")
+	}
+}
+
 func TestJSONParsesBack(t *testing.T) {
-	for _, st := range statements(t) {
+	for _, st := range append(fixture(t), empty(t)) {
 		t.Run(st.InvoiceID, func(t *testing.T) {
 			data, err := files.JSON(&st)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var doc map[string]any
+			var doc struct {
+				Schema, InvoiceID, Status, Document, Period, IssueDate, DueDate string
+				CreditNote                                                      bool `json:"credit_note"`
+				Lines                                                           []struct {
+					Kind, Amount, Rate, Quantity, UnitCode string
+					Taxable                                bool
+				}
+				Taxes []struct{ Name, Percent, Base, Amount string }
+				Net   string `json:"net_usd"`
+				Tax   string `json:"tax_usd"`
+				Total string `json:"total_usd"`
+				Daily []struct{ Date, MWh, Amount string }
+			}
 			if err := json.Unmarshal(data, &doc); err != nil {
 				t.Fatal(err)
 			}
-			if doc["schema"] != files.Schema || doc["invoice_id"] != st.InvoiceID || doc["period"] != "2028-03" ||
-				doc["total_usd"] != st.TotalUSD.StringFixed(2) || doc["issue_date"] != st.IssueDate.String() ||
-				doc["due_date"] != st.DueDate.String() {
-				t.Errorf("doc = %v", doc)
+			var raw map[string]any
+			_ = json.Unmarshal(data, &raw)
+			if raw["schema"] != files.Schema || raw["invoice_id"] != st.InvoiceID || raw["period"] != "2028-03" ||
+				raw["issue_date"] != st.IssueDate.String() || raw["due_date"] != st.DueDate.String() ||
+				raw["credit_note"] != st.CreditNote() || raw["status"] != map[bool]string{true: "final", false: "draft"}[st.Final] {
+				t.Errorf("doc = %v", raw)
 			}
-			lines, ok := doc["lines"].([]any)
-			if !ok || len(lines) != len(st.Lines) {
-				t.Errorf("lines = %#v, want %d lines (an array, never null)", doc["lines"], len(st.Lines))
+			for _, k := range []string{"lines", "taxes", "daily"} {
+				if _, ok := raw[k].([]any); !ok {
+					t.Errorf("%s = %#v, want an array (never null)", k, raw[k])
+				}
+			}
+			lines := raw["lines"].([]any)
+			if len(lines) != len(st.Lines) {
+				t.Errorf("%d lines, want %d", len(lines), len(st.Lines))
+			}
+			net, tax := decimal.Zero, decimal.Zero
+			for _, l := range lines {
+				m := l.(map[string]any)
+				a := decimal.RequireFromString(m["amount_usd"].(string))
+				if m["kind"] == settlement.LineTax {
+					tax = tax.Add(a)
+				} else {
+					net = net.Add(a)
+				}
+			}
+			if raw["net_usd"] != net.StringFixed(2) || raw["tax_usd"] != tax.StringFixed(2) || raw["total_usd"] != net.Add(tax).StringFixed(2) {
+				t.Errorf("net %v tax %v total %v; Σ lines %s, %s", raw["net_usd"], raw["tax_usd"], raw["total_usd"], net, tax)
+			}
+			if days := raw["daily"].([]any); len(days) != 31 {
+				t.Errorf("%d days, want 31", len(days))
 			}
 		})
+	}
+}
+
+// pages counts the pages of a PDF.
+func pages(pdf []byte) int {
+	return len(regexp.MustCompile(`/Type /Page\b[^s]`).FindAll(pdf, -1))
+}
+
+func TestPDF(t *testing.T) {
+	long := byContract(t, fixture(t), "ppa-cirrus")
+	var lines []settlement.Line
+	for i := 0; i < 25; i++ { // a statement with many lines still fits in three pages
+		l := long.Lines[0]
+		l.Description = fmt.Sprintf("Energy delivered under ppa-cirrus at $%d.25/MWh in a longer description that wraps onto a second line of the table", 40+i)
+		lines = append(lines, l)
+	}
+	for _, l := range long.Lines {
+		if l.Kind != settlement.LineTax {
+			lines = append(lines, l)
+		}
+	}
+	long.Lines = lines
+	finish(long)
+	for _, st := range append(fixture(t), empty(t), *long) {
+		t.Run(st.InvoiceID, func(t *testing.T) {
+			a, err := files.PDF(&st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := files.PDF(&st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Errorf("two renders differ")
+			}
+			if n := pages(a); n < 1 || n > 3 {
+				t.Errorf("%d pages, want 1 to 3", n)
+			}
+			if !bytes.HasPrefix(a, []byte("%PDF-1.")) || !bytes.Contains(a, []byte("/CreationDate (D:20280401000000)")) {
+				t.Errorf("not a PDF dated its issue date")
+			}
+			text := pdfText(t, a)
+			for _, s := range []string{st.InvoiceID, st.Seller.Name, st.Buyer.Name, st.Seller.TaxID, st.Buyer.TaxID, "March 2028"} {
+				if !strings.Contains(text, s) {
+					t.Errorf("the PDF does not show %q", s)
+				}
+			}
+			if st.CreditNote() && !strings.Contains(text, "CREDIT NOTE") {
+				t.Errorf("a negative total is not called a credit note")
+			}
+		})
+	}
+}
+
+// TestPDFPlainText checks that no character outside cp1252 reaches the
+// PDF: fpdf would print it as a dot.
+func TestPDFPlainText(t *testing.T) {
+	st := byContract(t, fixture(t), "ppa-cirrus")
+	pdf, err := files.PDFUncompressed(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range pdfStrings(pdf) {
+		if strings.Contains(s, "(market . strike)") || strings.ContainsRune(s, '−') {
+			t.Errorf("PDF text %q lost a character", s)
+		}
 	}
 }

@@ -581,7 +581,13 @@ func (r *runner) prune() {
 	var oldest time.Time
 	for site := range r.seen {
 		wm := r.eng.Watermark(site)
-		if !wm.IsZero() && (oldest.IsZero() || wm.Before(oldest)) {
+		if wm.IsZero() {
+			// One of the site's streams has not delivered yet (its partition
+			// is read behind the others): its watermark will start from
+			// wherever that stream is, which may be long before the others.
+			return
+		}
+		if oldest.IsZero() || wm.Before(oldest) {
 			oldest = wm
 		}
 	}

@@ -83,8 +83,25 @@ type Site struct {
 	LoadNode        string // default price node where loads buy imports
 	CapacityMW      decimal.Decimal
 	Meters          []Meter
+	Emissions       *Emissions // nil: the site does not book emissions
 	Line            int
 }
+
+// DefaultGasKgPerMMBtu is the emission factor of natural gas: 53.06 kg CO2
+// per MMBtu (US EPA, 40 CFR 98 Table C-1).
+var DefaultGasKgPerMMBtu = decimal.RequireFromString("53.06")
+
+// Emissions are a site's emission terms: the plant's emissions per interval
+// are gross output × heat rate × fuel factor, attributed to whoever took the
+// energy; energy imported from the grid carries the grid's factor.
+type Emissions struct {
+	HeatRate        decimal.Decimal // MMBtu of fuel per MWh of gross output
+	FuelKgPerMMBtu  decimal.Decimal // default 53.06 (natural gas)
+	GridKgPerMWh    decimal.Decimal // imports from the grid, per MWh
+}
+
+// PlantKgPerMWh is the plant's emission intensity per MWh of gross output.
+func (e *Emissions) PlantKgPerMWh() decimal.Decimal { return e.HeatRate.Mul(e.FuelKgPerMMBtu) }
 
 // Interval is the site's settlement interval.
 func (s *Site) Interval() time.Duration { return time.Duration(s.IntervalMinutes) * time.Minute }

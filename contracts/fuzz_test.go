@@ -121,7 +121,10 @@ func summary(p *contracts.Portfolio) string {
 	fmt.Fprintf(&b, "%+v\n", p.Parties)
 	for _, s := range p.Sites {
 		s.Location = nil // compared by name below
-		fmt.Fprintf(&b, "%+v\n", s)
+		fmt.Fprintf(&b, "%s\n", pointer.ReplaceAllString(fmt.Sprintf("%+v", s), "ptr"))
+		if e := s.Emissions; e != nil {
+			fmt.Fprintf(&b, "emissions %s %s %s\n", e.HeatRate, e.FuelKgPerMMBtu, e.GridKgPerMWh)
+		}
 	}
 	for _, c := range p.Contracts {
 		c.Calendar = nil // compared by id

@@ -85,7 +85,8 @@ var (
 	topKeys      = []string{"parties", "calendars", "sites", "contracts"}
 	partyKeys    = []string{"id", "name", "role", "address", "tax_id", "email", "invoice_prefix", "remittance", "taxes"}
 	taxKeys      = []string{"name", "percent", "category"}
-	siteKeys     = []string{"id", "name", "market", "time_zone", "interval_minutes", "owner", "grid", "capacity_mw", "generator_node", "load_node", "meters"}
+	siteKeys     = []string{"id", "name", "market", "time_zone", "interval_minutes", "owner", "grid", "capacity_mw", "generator_node", "load_node", "meters", "emissions"}
+	emissionKeys = []string{"heat_rate", "fuel_kg_per_mmbtu", "grid_kg_per_mwh"}
 	meterKeys    = []string{"id", "kind", "party", "node", "loss_factor"}
 	contractKeys = []string{"id", "kind", "seller", "buyer", "site", "meter", "priority", "start", "end", "calendar", "volume", "price", "virtual", "monthly", "amendments", "rounding", "payment_terms_days"}
 )
@@ -769,6 +770,31 @@ func (l *loader) site(f int, n *yaml.Node, i int) {
 	}
 	s.s.GeneratorNode, _ = o.str("generator_node", true, "CFEC_CC1_RN")
 	s.s.LoadNode, _ = o.str("load_node", true, "LZ_WEST")
+	if eo := o.optSub("emissions", emissionKeys, "add `emissions:` with `heat_rate: 6.9` (MMBtu/MWh) and `grid_kg_per_mwh: 380`"); eo != nil {
+		e := &Emissions{FuelKgPerMMBtu: DefaultGasKgPerMMBtu}
+		if hr, v, ok := eo.dec("heat_rate", true, "6.9"); ok {
+			if hr.Sign() <= 0 || hr.GreaterThan(decimal.NewFromInt(30)) {
+				l.report(f, v, join(eo.path, "heat_rate"), "a heat rate is MMBtu of fuel per MWh, about 6 to 12 for a gas plant", "%s is not a plausible heat rate", quote(v.Value))
+			} else {
+				e.HeatRate = hr
+			}
+		}
+		if ef, v, ok := eo.dec("fuel_kg_per_mmbtu", false, "53.06"); ok {
+			if ef.Sign() < 0 || ef.GreaterThan(decimal.NewFromInt(200)) || decimalPlaces(v.Value) > 3 {
+				l.report(f, v, join(eo.path, "fuel_kg_per_mmbtu"), "kg CO2e per MMBtu of fuel, 53.06 for natural gas, at most 3 decimals", "%s is not a plausible emission factor", quote(v.Value))
+			} else {
+				e.FuelKgPerMMBtu = ef
+			}
+		}
+		if gf, v, ok := eo.dec("grid_kg_per_mwh", false, "380"); ok {
+			if gf.Sign() < 0 || gf.GreaterThan(decimal.NewFromInt(2000)) || decimalPlaces(v.Value) > 3 {
+				l.report(f, v, join(eo.path, "grid_kg_per_mwh"), "kg CO2e per MWh imported, a few hundred for most grids, at most 3 decimals", "%s is not a plausible grid emission factor", quote(v.Value))
+			} else {
+				e.GridKgPerMWh = gf
+			}
+		}
+		s.s.Emissions = e
+	}
 
 	metersNode := o.vals["meters"]
 	var gross, aux, poi []*yaml.Node

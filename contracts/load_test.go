@@ -61,11 +61,11 @@ func TestLoadExample(t *testing.T) {
 		t.Fatalf("%d meters, want 5", len(s.Meters))
 	}
 	wantMeters := []contracts.Meter{
-		{ID: "CFEC-GROSS", Kind: contracts.MeterGross, Line: 53},
-		{ID: "CFEC-AUX", Kind: contracts.MeterStationService, Line: 55},
-		{ID: "DC-NORTHWIND", Kind: contracts.MeterLoad, Party: "northwind", Line: 57},
-		{ID: "DC-HELIOS", Kind: contracts.MeterLoad, Party: "helios", Line: 60},
-		{ID: "DC-CEDAR", Kind: contracts.MeterLoad, Party: "cedar", Line: 63},
+		{ID: "CFEC-GROSS", Kind: contracts.MeterGross, Line: 57},
+		{ID: "CFEC-AUX", Kind: contracts.MeterStationService, Line: 59},
+		{ID: "DC-NORTHWIND", Kind: contracts.MeterLoad, Party: "northwind", Line: 61},
+		{ID: "DC-HELIOS", Kind: contracts.MeterLoad, Party: "helios", Line: 64},
+		{ID: "DC-CEDAR", Kind: contracts.MeterLoad, Party: "cedar", Line: 67},
 	}
 	for i, want := range wantMeters {
 		if s.Meters[i] != want {
@@ -81,9 +81,9 @@ func TestLoadExample(t *testing.T) {
 		terms, line      int
 	}
 	wants := []want{
-		{"ppa-northwind", "northwind", "DC-NORTHWIND", 1, "2043-01-01", "450", "58.00", 30, 68},
-		{"ppa-helios", "helios", "DC-HELIOS", 2, "2038-01-01", "400", "61.25", 30, 86},
-		{"ppa-cedar", "cedar", "DC-CEDAR", 2, "2033-01-01", "300", "64.80", 45, 104},
+		{"ppa-northwind", "northwind", "DC-NORTHWIND", 1, "2043-01-01", "450", "58.00", 30, 72},
+		{"ppa-helios", "helios", "DC-HELIOS", 2, "2038-01-01", "400", "61.25", 30, 90},
+		{"ppa-cedar", "cedar", "DC-CEDAR", 2, "2033-01-01", "300", "64.80", 45, 108},
 	}
 	for i, w := range wants {
 		c := p.Contracts[i]

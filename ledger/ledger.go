@@ -75,6 +75,8 @@ const (
 	ShortfallPayment   Leg = "shortfall_payment"    // USD seller → buyer at the contract's shortfall price (damages)
 	CFD                Leg = "cfd"                  // USD virtual PPA: (market − strike) × volume, payer by the contract's rule
 	CFDBasis           Leg = "cfd_basis"            // USD virtual PPA basis: (node − hub) × volume, when the contract applies it
+	EmissionsLeg       Leg = "emissions"            // tCO2e seller → buyer (or grid): its share of the plant's emissions
+	ImportEmissions    Leg = "import_emissions"     // tCO2e grid → buyer: emissions of energy imported, at the grid's factor
 )
 
 // ReadingRef names a reading an allocation used.

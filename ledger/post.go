@@ -79,6 +79,16 @@ func post(r *matching.Result, loc *time.Location, bookIn string) ([]Transfer, In
 		p.grid(Import, ImportPayment, im, r.Grid, im.Party)
 		imported += im.Energy
 	}
+	if e := r.Emissions; e != nil {
+		for _, a := range e.Attributed {
+			if a.Party != r.Seller {
+				p.emitted(EmissionsLeg, a, r.Seller)
+			}
+		}
+		for _, a := range e.Imports {
+			p.emitted(ImportEmissions, a, r.Grid)
+		}
+	}
 	p.assertBalanced()
 	return p.out, Interval{
 		Site: r.Site, Start: r.Start, End: r.End, Revision: r.Revision, Period: period,
@@ -167,6 +177,22 @@ func (p *poster) cfd(c matching.CFD) {
 		basis := fmt.Sprintf("basis: node %s %s − hub %s %s", c.Node.Node, c.Node.USDPerMWh, c.Market.Node, c.Market.USDPerMWh)
 		p.terms(c.Band, basis, func() { p.payment(CFDBasis, c.Contract, payer, payee, c.Volume, b, c.Contract, c.ContractVersion) })
 	}
+}
+
+// emitted books emissions attributed to a party, from the party they come
+// from (the plant's owner, or the grid for imports), in tCO2e (grams exact).
+func (p *poster) emitted(leg Leg, a matching.Emission, from string) {
+	if a.Grams == 0 {
+		return
+	}
+	key := a.Party + " " + a.Kind + " " + a.Contract
+	t := p.base(leg, key)
+	t.Debit, t.Credit, t.Unit, t.Amount = AccountID(from, Emissions), AccountID(a.Party, Emissions), TCO2e, decimal.New(a.Grams, -6)
+	t.Contract, t.ContractVer, t.QuantityMWh = a.Contract, a.Version, a.Energy.MWh()
+	if !a.Energy.MWh().IsZero() {
+		t.PriceBasis = decimal.New(a.Grams, -3).DivRound(a.Energy.MWh(), 3).String() + " kg/MWh"
+	}
+	p.out = append(p.out, t)
 }
 
 // grid books a grid flow's energy from → to and its money back.

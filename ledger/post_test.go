@@ -161,3 +161,25 @@ func TestPostReversesTheRevisionBefore(t *testing.T) {
 		}
 	}
 }
+
+func TestEmissionsLegs(t *testing.T) {
+	loc, _ := time.LoadLocation("America/Chicago")
+	r := result()
+	r.Emissions = &matching.Emissions{
+		PlantGrams: 1000,
+		Attributed: []matching.Emission{
+			{Party: "dc", Kind: matching.EmissionDelivery, Contract: "c", Energy: 2 * matching.WhPerMWh, Grams: 600},
+			{Party: "iso", Kind: matching.EmissionExport, Energy: matching.WhPerMWh, Grams: 400},
+		},
+		Imports: []matching.Emission{{Party: "dc", Kind: matching.EmissionImport, Energy: matching.WhPerMWh, Grams: 380000}},
+	}
+	ts, _ := ledger.Post(r, loc)
+	em, im := byLeg(ts, ledger.EmissionsLeg), byLeg(ts, ledger.ImportEmissions)
+	if len(em) != 2 || em[0].Debit != "gen:emissions" || em[0].Credit != "dc:emissions" || em[0].Unit != ledger.TCO2e ||
+		!em[0].Amount.Equal(d("0.0006")) || em[0].Contract != "c" || em[0].PriceBasis != "0.3 kg/MWh" {
+		t.Errorf("emissions %+v", em)
+	}
+	if len(im) != 1 || im[0].Debit != "iso:emissions" || !im[0].Amount.Equal(d("0.38")) || im[0].PriceBasis != "380 kg/MWh" {
+		t.Errorf("import emissions %+v", im)
+	}
+}

@@ -3,6 +3,7 @@ package matching
 import (
 	"container/heap"
 	"fmt"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -496,7 +497,89 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 		res.Loads = append(res.Loads, ref)
 		res.Imports = append(res.Imports, GridFlow{Party: meter.Party, Meter: meter.ID, Energy: al.Imports[i], Price: mv.prices[b.site.NodeOf(meter)]})
 	}
+	if b.site.Emissions != nil {
+		res.Emissions = b.emissions(&res)
+	}
 	return res, true
+}
+
+// emissions attributes an interval's plant emissions to whoever took its
+// energy (deliveries, then the export), in whole grams by the same
+// largest-remainder rule as energy, and prices imports at the grid's factor.
+func (b *book) emissions(r *Result) *Emissions {
+	f := b.site.Emissions
+	out := &Emissions{}
+	if r.Gross > 0 {
+		// kg/MWh × Wh = g/1000: kg per MWh is g per kWh, so grams = Wh × kg/MWh / 1000
+		out.PlantGrams = decimal.NewFromInt(int64(r.Gross)).Mul(f.PlantKgPerMWh()).Shift(-3).Round(0).IntPart()
+	}
+	var parts []Emission
+	for _, d := range r.Deliveries {
+		if d.Energy > 0 {
+			parts = append(parts, Emission{Party: d.Buyer, Kind: EmissionDelivery, Contract: d.Contract, Version: d.ContractVersion, Energy: d.Energy})
+		}
+	}
+	if r.Export.Energy > 0 {
+		parts = append(parts, Emission{Party: r.Grid, Kind: EmissionExport, Energy: r.Export.Energy})
+	}
+	if len(parts) == 0 {
+		if out.PlantGrams > 0 { // the plant ran for its own station service only
+			out.Attributed = []Emission{{Party: r.Seller, Kind: EmissionPlant, Grams: out.PlantGrams}}
+		}
+	} else {
+		weights := make([]int64, len(parts))
+		for i, p := range parts {
+			weights[i] = int64(p.Energy)
+		}
+		for i, g := range splitProRata(out.PlantGrams, weights) {
+			parts[i].Grams = g
+		}
+		out.Attributed = parts
+	}
+	for _, im := range r.Imports {
+		if im.Energy > 0 {
+			g := decimal.NewFromInt(int64(im.Energy)).Mul(f.GridKgPerMWh).Shift(-3).Round(0).IntPart()
+			out.Imports = append(out.Imports, Emission{Party: im.Party, Kind: EmissionImport, Energy: im.Energy, Grams: g})
+		}
+	}
+	var sum int64
+	for _, a := range out.Attributed {
+		sum += a.Grams
+	}
+	if sum != out.PlantGrams {
+		panic(fmt.Sprintf("matching: emissions not conserved at %s: plant %d g, attributed %d g", r.Start, out.PlantGrams, sum))
+	}
+	return out
+}
+
+// splitProRata splits total in proportion to weights (all > 0), in whole
+// units: floors first, then one unit each to the largest remainders, ties to
+// the earlier weight.
+func splitProRata(total int64, weights []int64) []int64 {
+	var sum int64
+	for _, w := range weights {
+		sum += w
+	}
+	out := make([]int64, len(weights))
+	rems := make([]uint64, len(weights))
+	var given int64
+	for i, w := range weights {
+		hi, lo := bits.Mul64(uint64(total), uint64(w))
+		q, r := bits.Div64(hi, lo, uint64(sum)) // total·w/sum < total: no overflow
+		out[i], rems[i] = int64(q), r
+		given += int64(q)
+	}
+	for left := total - given; left > 0; left-- {
+		best := 0
+		for i := range rems {
+			if rems[i] > rems[best] {
+				best = i
+			}
+		}
+		out[best]++
+		rems[best] = 0
+	}
+	return out
 }
 
 // volume is what a contract calls for in one interval, in Wh: NoCap for a

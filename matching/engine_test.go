@@ -80,6 +80,15 @@ func checkResult(t *testing.T, r *Result) {
 	if (r.Revision == 1) != (r.Reverses == nil) || (r.Reverses != nil && (r.Reverses.Revision != r.Revision-1 || !r.Reverses.Start.Equal(r.Start))) {
 		t.Errorf("%s: revision %d reverses %+v", at, r.Revision, r.Reverses)
 	}
+	if e := r.Emissions; e != nil {
+		var sum int64
+		for _, a := range e.Attributed {
+			sum += a.Grams
+		}
+		if sum != e.PlantGrams || e.PlantGrams < 0 {
+			t.Errorf("%s: %d g attributed of %d g emitted", at, sum, e.PlantGrams)
+		}
+	}
 	if r.Net != r.Gross-r.Station {
 		t.Errorf("%s: net %d != gross %d − station %d", at, r.Net, r.Gross, r.Station)
 	}

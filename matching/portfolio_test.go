@@ -56,6 +56,7 @@ func CoyoteFlats() *contracts.Portfolio {
 			TimeZone: "America/Chicago", Location: loc, IntervalMinutes: 15,
 			Owner: "mesa-ridge", Grid: "ercot", CapacityMW: decimal.NewFromInt(1200),
 			GeneratorNode: testGenNode, LoadNode: testLoadNode,
+			Emissions: &contracts.Emissions{HeatRate: decimal.RequireFromString("6.9"), FuelKgPerMMBtu: contracts.DefaultGasKgPerMMBtu, GridKgPerMWh: decimal.NewFromInt(380)},
 			Meters: []contracts.Meter{
 				{ID: testGross, Kind: contracts.MeterGross},
 				{ID: testStation, Kind: contracts.MeterStationService},

@@ -350,3 +350,48 @@ func TestVirtualContractMovesNoEnergy(t *testing.T) {
 		t.Fatalf("cfd %+v", c)
 	}
 }
+
+// Emissions (issue 8): gross output × heat rate × 53.06 kg/MMBtu, attributed
+// in proportion to the energy delivered and exported, conserved to the gram;
+// imports carry the grid's factor.
+func TestEmissionsAttributedAndConserved(t *testing.T) {
+	p := portfolio(t, "", followL1+`
+  - id: c2
+    seller: gen
+    buyer: dc2
+    site: s
+    meter: L2
+    priority: 1
+    start: 2028-01-01
+    end: 2029-01-01
+    volume: {shape: load_following, capacity_mw: 30}
+    price: {kind: fixed, usd_per_mwh: 50}
+`)
+	p.Sites[0].Emissions = &contracts.Emissions{HeatRate: decimal.RequireFromString("7"), FuelKgPerMMBtu: contracts.DefaultGasKgPerMMBtu, GridKgPerMWh: decimal.NewFromInt(400)}
+	r := newRun(t, p)
+	r.prices(3, map[string]string{"GEN": "30", "LOAD": "40"})
+	r.hour(0, "100", "0", "0", "40", "50")    // 100 MWh: 7 × 53.06 = 371.42 kg/MWh → 37,142 kg; 40 + 30 delivered, 30 exported; dc2 imports 20
+	r.hour(1, "0.000007", "0", "0", "0", "0") // 7 Wh: 2.59994 g → 3 g, to the grid
+	r.hour(2, "10", "0", "10", "0", "0")      // station service only
+	e := r.result(0).Emissions
+	if e == nil || e.PlantGrams != 37_142_000 {
+		t.Fatalf("plant emissions %+v, want 37,142,000 g", e)
+	}
+	want := map[string]int64{"dc1": 14_856_800, "dc2": 11_142_600, "iso": 11_142_600} // 40, 30, 30 of 100
+	var sum int64
+	for _, a := range e.Attributed {
+		if a.Grams != want[a.Party] {
+			t.Errorf("%s (%s): %d g, want %d", a.Party, a.Kind, a.Grams, want[a.Party])
+		}
+		sum += a.Grams
+	}
+	if sum != e.PlantGrams || len(e.Imports) != 1 || e.Imports[0].Party != "dc2" || e.Imports[0].Grams != 8_000_000 { // 20 MWh × 400 kg
+		t.Errorf("attributed %d of %d g; imports %+v", sum, e.PlantGrams, e.Imports)
+	}
+	if e := r.result(1).Emissions; e.PlantGrams != 3 || len(e.Attributed) != 1 || e.Attributed[0].Party != "iso" || e.Attributed[0].Grams != 3 {
+		t.Errorf("7 Wh: %+v", e)
+	}
+	if e := r.result(2).Emissions; e.PlantGrams != 3_714_200 || e.Attributed[0].Kind != matching.EmissionPlant || e.Attributed[0].Party != "gen" {
+		t.Errorf("station service only: %+v", e)
+	}
+}

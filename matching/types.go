@@ -162,6 +162,34 @@ type Result struct {
 	Imports     []GridFlow // per load meter, what the plant did not cover, bought at the load's node
 	Loads       []ReadingRef
 	Readings    []ReadingRef // every meter of the site, in site meter order
+
+	Emissions *Emissions // nil when the site books no emissions
+}
+
+// The kinds of emission attribution.
+const (
+	EmissionDelivery = "delivery" // a buyer's share of the plant's emissions, for energy delivered
+	EmissionExport   = "export"   // the grid's share, for energy exported
+	EmissionPlant    = "plant"    // the owner's, when the plant delivered and exported nothing
+	EmissionImport   = "import"   // energy imported from the grid, at the grid's factor
+)
+
+// Emission is CO2e attributed to a party in one interval.
+type Emission struct {
+	Party    string
+	Kind     string // one of the Emission… kinds
+	Contract string // for a delivery
+	Version  int    // the contract's terms version, for a delivery
+	Energy   Wh     // the energy the emissions are attributed for
+	Grams    int64
+}
+
+// Emissions are an interval's plant emissions and who they are attributed
+// to. Conserved like energy: PlantGrams = Σ Attributed grams.
+type Emissions struct {
+	PlantGrams int64      // gross output × heat rate × fuel factor, rounded half-up to the gram
+	Attributed []Emission // in proportion to energy delivered and exported
+	Imports    []Emission // per load that imported, at the grid's factor
 }
 
 // Delivered is the sum of all deliveries.

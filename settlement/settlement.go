@@ -53,6 +53,8 @@ type Source interface {
 	ContractIntervals(ctx context.Context, period contracts.Period, contract, buyer string) ([]IntervalRow, error)
 	// AveragePrice is a node's time-weighted average market price over [from, to).
 	AveragePrice(ctx context.Context, node string, from, to time.Time) (decimal.Decimal, bool, error)
+	// EmissionsAnnex is a buyer's hourly emissions in the period.
+	EmissionsAnnex(ctx context.Context, period contracts.Period, buyer string) ([]EmissionHour, error)
 }
 
 // Settle reads what the ledger holds for a period and builds its
@@ -107,7 +109,26 @@ func Settle(ctx context.Context, p *contracts.Portfolio, period contracts.Period
 	if progress != nil {
 		progress(len(p.Contracts), len(p.Contracts))
 	}
-	return BuildWith(p, period, in)
+	sts, err := BuildWith(p, period, in)
+	if err != nil {
+		return nil, err
+	}
+	annex := map[string][]EmissionHour{}
+	for i := range sts {
+		st := &sts[i]
+		if st.Site.Emissions == nil {
+			continue
+		}
+		rows, ok := annex[st.Buyer.ID]
+		if !ok {
+			if rows, err = src.EmissionsAnnex(ctx, period, st.Buyer.ID); err != nil {
+				return nil, err
+			}
+			annex[st.Buyer.ID] = rows
+		}
+		st.EmissionsAnnex = rows
+	}
+	return sts, nil
 }
 
 // The kinds of statement line.
@@ -202,6 +223,34 @@ type Statement struct {
 	ContractVersion int             // the version in force on the period's first day
 	Intervals       []IntervalRow   // every interval behind the lines, in time order
 	Daily           []DayTotal      // the period's local days, in order
+
+	// EmissionsT is the plant's emissions attributed to the energy this
+	// contract delivered in the period, tCO2e (zero where the site books
+	// none); EmissionsKgPerMWh the intensity (rounded to 0.001 kg).
+	EmissionsT        decimal.Decimal
+	EmissionsKgPerMWh decimal.Decimal
+	// EmissionsAnnex is the buyer's hourly emissions report for the period
+	// (all its contracts and its imports), when the site books emissions.
+	EmissionsAnnex []EmissionHour
+}
+
+// EmissionHour is one hour of a buyer's emissions report.
+type EmissionHour struct {
+	Start        time.Time       // the hour, UTC
+	DeliveredMWh decimal.Decimal // energy from the plant under its contracts
+	DeliveredT   decimal.Decimal // tCO2e attributed to it
+	ImportedMWh  decimal.Decimal // energy imported from the grid
+	ImportedT    decimal.Decimal // tCO2e at the grid's factor
+}
+
+// KgPerMWh is the hour's emission intensity of all the energy the buyer
+// took (plant and grid), rounded to 0.001 kg/MWh; zero when it took none.
+func (h EmissionHour) KgPerMWh() decimal.Decimal {
+	mwh := h.DeliveredMWh.Add(h.ImportedMWh)
+	if mwh.IsZero() {
+		return decimal.Zero
+	}
+	return h.DeliveredT.Add(h.ImportedT).Shift(3).DivRound(mwh, 3)
 }
 
 // CreditNote reports whether the statement's total is negative: the seller
@@ -328,7 +377,7 @@ func statement(p *contracts.Portfolio, c *contracts.Contract, period contracts.P
 			switch l.Leg {
 			case ledger.Delivery:
 				qty = l.QuantityMWh
-			case ledger.Shortfall:
+			case ledger.Shortfall, ledger.EmissionsLeg:
 				continue
 			}
 			add(lineKey{kind: LinePriorPeriod, of: l.Of}, func() Line {
@@ -341,6 +390,8 @@ func statement(p *contracts.Portfolio, c *contracts.Contract, period contracts.P
 		case ledger.Delivery:
 			energyMWh = energyMWh.Add(l.QuantityMWh)
 		case ledger.Shortfall: // a memo of energy owed; its money is the shortfall payment
+		case ledger.EmissionsLeg:
+			st.EmissionsT = st.EmissionsT.Add(l.AmountUSD) // the amount is tCO2e on this leg
 		case ledger.DeliveryPayment, ledger.ShortfallPayment:
 			if want := l.QuantityMWh.Mul(l.USDPerMWh).Abs(); !want.Equal(l.AmountUSD) {
 				return st, fmt.Errorf("settle %s %s: ledger holds $%s for %s MWh at $%s/MWh, expected $%s", period, c.ID, l.AmountUSD, l.QuantityMWh, l.USDPerMWh, want)
@@ -384,6 +435,9 @@ func statement(p *contracts.Portfolio, c *contracts.Contract, period contracts.P
 		return st, fmt.Errorf("settle %s %s: %s MWh delivered but %s MWh priced", period, c.ID, energyMWh, pricedMWh)
 	}
 	st.EnergyMWh = energyMWh
+	if energyMWh.Sign() > 0 && !st.EmissionsT.IsZero() {
+		st.EmissionsKgPerMWh = st.EmissionsT.Shift(3).DivRound(energyMWh, 3)
+	}
 	// Lines a correction cancelled whole say nothing.
 	kept := st.Lines[:0]
 	for _, l := range st.Lines {

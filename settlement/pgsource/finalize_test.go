@@ -18,6 +18,7 @@ import (
 	"github.com/offtake/offtake/settlement"
 	"github.com/offtake/offtake/settlement/pgsource"
 	"github.com/offtake/offtake/simulate"
+	"github.com/shopspring/decimal"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgserver.Main(m)) }
@@ -170,5 +171,35 @@ func TestFinalizedOutsideSettlement(t *testing.T) {
 	}
 	if _, _, err := pgsource.Finalize(ctx, store.Pool(), p, mar, "finance", nil); !errors.Is(err, pgsource.ErrFinalizedOutside) {
 		t.Fatalf("err = %v, want ErrFinalizedOutside", err)
+	}
+}
+
+// The example site books emissions: each statement carries the tCO2e of the
+// energy it bills and the buyer's hourly annex, which adds up to it.
+func TestStatementEmissions(t *testing.T) {
+	ctx := context.Background()
+	mar := contracts.Period{Year: 2028, Month: time.March}
+	store, p := booked(t, mar)
+	sts, err := settlement.Settle(ctx, p, mar, pgsource.New(store.Pool(), p), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intensity := p.Sites[0].Emissions.PlantKgPerMWh() // 6.9 × 53.06 = 366.114 kg/MWh
+	for _, st := range sts {
+		if st.EmissionsT.Sign() <= 0 || len(st.EmissionsAnnex) != 48 {
+			t.Fatalf("%s: %s tCO2e, %d annex hours", st.Contract.ID, st.EmissionsT, len(st.EmissionsAnnex))
+		}
+		// Attribution shares the plant's (gross) emissions over net output, so
+		// a delivered MWh carries a little more than gross intensity.
+		if d := st.EmissionsKgPerMWh.Sub(intensity); d.IsNegative() || d.GreaterThan(intensity.Div(decimal.NewFromInt(10))) {
+			t.Errorf("%s: %s kg/MWh, plant %s", st.Contract.ID, st.EmissionsKgPerMWh, intensity)
+		}
+		sum := decimal.Zero
+		for _, h := range st.EmissionsAnnex {
+			sum = sum.Add(h.DeliveredT)
+		}
+		if !sum.Equal(st.EmissionsT) { // one contract per buyer at this site
+			t.Errorf("%s: annex %s t, statement %s t", st.Contract.ID, sum, st.EmissionsT)
+		}
 	}
 }

@@ -68,7 +68,9 @@ func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([
 		       coalesce(t.price_basis, '') LIKE '%below zero: adjusted%',
 		       CASE WHEN z.tz IS NULL THEN '' ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
 		       sum(CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END)::text,
-		       sum(CASE WHEN t.unit = 'USD' THEN t.amount ELSE 0 END)::text,
+		       sum(CASE WHEN t.unit = 'USD' THEN t.amount
+		                WHEN t.unit = 'tCO2e' AND t.reverses IS NULL THEN t.amount
+		                WHEN t.unit = 'tCO2e' THEN -t.amount ELSE 0 END)::text,
 		       count(*)
 		  FROM transfers t
 		  LEFT JOIN unnest($2::text[], $3::text[]) AS z(site, tz) ON z.site = t.site
@@ -195,6 +197,45 @@ func lastStart(rows []settlement.IntervalRow) time.Time {
 		}
 	}
 	return t
+}
+
+// EmissionsAnnex is a buyer's emissions of the period hour by hour: the
+// plant's emissions attributed to the energy delivered to it, and the
+// grid's on the energy it imported, net of corrections.
+func (s *Source) EmissionsAnnex(ctx context.Context, period contracts.Period, buyer string) ([]settlement.EmissionHour, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT date_trunc('hour', interval_start),
+		       sum(CASE WHEN leg = 'emissions' THEN sign * quantity_mwh ELSE 0 END)::text,
+		       sum(CASE WHEN leg = 'emissions' THEN sign * amount ELSE 0 END)::text,
+		       sum(CASE WHEN leg = 'import_emissions' THEN sign * quantity_mwh ELSE 0 END)::text,
+		       sum(CASE WHEN leg = 'import_emissions' THEN sign * amount ELSE 0 END)::text
+		  FROM (SELECT interval_start, leg, quantity_mwh, amount,
+		               CASE WHEN reverses IS NULL THEN 1 ELSE -1 END AS sign
+		          FROM transfers
+		         WHERE period = $1 AND unit = 'tCO2e' AND leg IN ('emissions', 'import_emissions')
+		           AND (credit_account = $2 OR debit_account = $2)) x
+		 GROUP BY 1 ORDER BY 1`, period.String(), buyer+":emissions")
+	if err != nil {
+		return nil, fmt.Errorf("emissions of %s %s: %w", buyer, period, err)
+	}
+	var out []settlement.EmissionHour
+	var h settlement.EmissionHour
+	var a, b, c, d string
+	if _, err := pgx.ForEachRow(rows, []any{&h.Start, &a, &b, &c, &d}, func() error {
+		var err error
+		if h.DeliveredMWh, h.DeliveredT, h.ImportedMWh, err = decimals(a, b, c); err != nil {
+			return err
+		}
+		if h.ImportedT, err = decimal.NewFromString(d); err != nil {
+			return err
+		}
+		h.Start = h.Start.UTC()
+		out = append(out, h)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("emissions of %s %s: %w", buyer, period, err)
+	}
+	return out, nil
 }
 
 // AveragePrice is the time-weighted average of a node's market prices with

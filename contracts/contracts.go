@@ -95,9 +95,9 @@ var DefaultGasKgPerMMBtu = decimal.RequireFromString("53.06")
 // are gross output × heat rate × fuel factor, attributed to whoever took the
 // energy; energy imported from the grid carries the grid's factor.
 type Emissions struct {
-	HeatRate        decimal.Decimal // MMBtu of fuel per MWh of gross output
-	FuelKgPerMMBtu  decimal.Decimal // default 53.06 (natural gas)
-	GridKgPerMWh    decimal.Decimal // imports from the grid, per MWh
+	HeatRate       decimal.Decimal // MMBtu of fuel per MWh of gross output
+	FuelKgPerMMBtu decimal.Decimal // default 53.06 (natural gas)
+	GridKgPerMWh   decimal.Decimal // imports from the grid, per MWh
 }
 
 // PlantKgPerMWh is the plant's emission intensity per MWh of gross output.

@@ -165,9 +165,12 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 	pr := priceArrays(b.Prices)
 	off := offsetArrays(b.Offsets)
 
+	ivRows := intervalRows(b.Intervals)
+
 	var out Committed
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		out = Committed{}
+		copying := len(rows) > 0 || len(ivRows) > 0
 		q := &pgx.Batch{}
 		if len(c.accounts) > 0 {
 			q.Queue(insertAccounts, acc.ids, acc.parties, acc.kinds, acc.units)
@@ -184,6 +187,8 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 				}
 				return nil
 			})
+		}
+		if copying {
 			// The fast path's savepoint, sent with the rest: one round trip
 			// less.
 			q.Queue(`SAVEPOINT fast_path`)
@@ -192,37 +197,50 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 			return err
 		}
 
-		q = &pgx.Batch{}
 		slow := false
-		if len(rows) > 0 {
+		if copying {
 			for _, r := range rows {
 				r[batchIDColumn] = out.BatchID
 			}
+			for _, r := range ivRows {
+				r[intervalBatchIDColumn] = out.BatchID
+			}
 			var err error
-			if slow, err = copyTransfers(ctx, tx, rows); err != nil {
+			if slow, err = copyFast(ctx, tx, rows, ivRows); err != nil {
 				return err
 			}
+		}
+
+		q = &pgx.Batch{}
+		if copying && !slow {
+			q.Queue(`RELEASE SAVEPOINT fast_path`)
+		}
+		if len(rows) > 0 {
 			if slow {
 				q.Queue(book, out.BatchID).QueryRow(func(r pgx.Row) error { return r.Scan(&out.Inserted) })
 			} else {
 				out.Inserted = len(rows)
-				q.Queue(`RELEASE SAVEPOINT fast_path`)
 				q.Queue(moveBalances, deltas.ids, deltas.amounts, out.BatchID)
 				q.Queue(countBatch, out.BatchID, len(rows))
 			}
 		}
-		if len(b.Intervals) > 0 {
+		if slow && len(b.Intervals) > 0 {
 			q.Queue(insertIntervals, iv.sites, iv.starts, iv.ends, iv.revisions, iv.periods,
 				iv.gross, iv.net, iv.export, iv.imports, iv.estimated, out.BatchID)
-		}
-		if len(pr.nodes) > 0 {
-			q.Queue(upsertPrices, pr.nodes, pr.markets, pr.starts, pr.ends, pr.prices)
 		}
 		if len(off.consumers) > 0 {
 			q.Queue(upsertOffsets, off.consumers, off.topics, off.partitions, off.next, out.BatchID)
 		}
+		if len(pr.nodes) > 0 {
+			q.Queue(`SAVEPOINT prices`)
+		}
 		if q.Len() > 0 {
 			if err := tx.SendBatch(ctx, q).Close(); err != nil {
+				return err
+			}
+		}
+		if len(pr.nodes) > 0 {
+			if err := copyPrices(ctx, tx, pr); err != nil {
 				return err
 			}
 		}
@@ -239,19 +257,23 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 	return out, nil
 }
 
-// copyTransfers copies rows straight into transfers: the fast path, taken
-// whenever none of the batch's ids is booked yet, where the rows are written
-// once and the balances move by deltas computed in Go. If some id is already
-// booked (a replayed batch, or two engine instances around a rebalance), the
-// copy fails on the primary key — or on a finalized period's constraint,
-// which a replay of what it booked before must pass — is rolled back to a
-// savepoint, and the rows are copied into the temporary table instead for
-// book, which skips the booked ones (slow reports that).
-//
-// The caller has set the savepoint fast_path and releases it on the fast
-// path.
-func copyTransfers(ctx context.Context, tx pgx.Tx, rows [][]any) (slow bool, err error) {
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"transfers"}, copyColumns, pgx.CopyFromRows(rows))
+// copyFast copies the transfers straight into transfers and the interval
+// records into intervals: the fast path, taken whenever none of them is
+// booked yet, where the rows are written once (COPY, no conflict handling)
+// and the balances move by deltas computed in Go. If some of them is already
+// booked (a replayed batch, or two engine instances around a rebalance), a
+// copy fails on a primary key — or on a finalized period's constraint, which
+// a replay of what it booked before must pass — and everything is rolled
+// back to the savepoint fast_path the caller set; the transfers are then
+// copied into the temporary table for book, which skips the booked ones, and
+// slow reports that (the caller then inserts the intervals with ON CONFLICT).
+func copyFast(ctx context.Context, tx pgx.Tx, rows, ivRows [][]any) (slow bool, err error) {
+	if len(rows) > 0 {
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"transfers"}, copyColumns, pgx.CopyFromRows(rows))
+	}
+	if err == nil && len(ivRows) > 0 {
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"intervals"}, intervalColumns, pgx.CopyFromRows(ivRows))
+	}
 	if err == nil {
 		return false, nil
 	}
@@ -262,6 +284,9 @@ func copyTransfers(ctx context.Context, tx pgx.Tx, rows [][]any) (slow bool, err
 	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT fast_path`); err != nil {
 		return false, err
 	}
+	if len(rows) == 0 {
+		return true, nil
+	}
 	if _, err := tx.Exec(ctx, createCopyTable); err != nil {
 		return false, err
 	}
@@ -269,6 +294,33 @@ func copyTransfers(ctx context.Context, tx pgx.Tx, rows [][]any) (slow bool, err
 		return false, fmt.Errorf("copy transfers: %w", err)
 	}
 	return true, nil
+}
+
+// copyPrices copies the batch's prices into prices: in the steady state
+// every price is new. If one is stored already (a restated price, or prices
+// read again after a restart), the copy is rolled back to the savepoint
+// prices the caller set and the prices are upserted instead: a restated
+// price replaces the stored one.
+func copyPrices(ctx context.Context, tx pgx.Tx, pr priceCols) error {
+	rows := make([][]any, len(pr.nodes))
+	for i := range rows {
+		rows[i] = []any{pr.nodes[i], pr.markets[i], pr.starts[i], pr.ends[i], pr.prices[i]}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"prices"}, []string{"node", "market", "interval_start", "interval_end", "usd_per_mwh"}, pgx.CopyFromRows(rows))
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return fmt.Errorf("copy prices: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT prices`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, upsertPrices, pr.nodes, pr.markets, pr.starts, pr.ends, pr.prices); err != nil {
+		return fmt.Errorf("upsert prices: %w", err)
+	}
+	return nil
 }
 
 // checkConflicts fails the transaction when a skipped transfer differs from
@@ -452,6 +504,24 @@ func accountArrays(as []account) accountCols {
 		c.units = append(c.units, string(a.unit))
 	}
 	return c
+}
+
+// intervalColumns are the intervals columns the fast path copies, in the
+// order of intervalRows.
+var intervalColumns = []string{"site", "interval_start", "interval_end", "revision", "period",
+	"gross_mwh", "net_mwh", "export_mwh", "import_mwh", "estimated", "batch_id"}
+
+// intervalBatchIDColumn is where the batch id goes in an interval row.
+const intervalBatchIDColumn = 10
+
+// intervalRows turns interval records into COPY rows (intervalColumns).
+func intervalRows(ivs []ledger.Interval) [][]any {
+	rows := make([][]any, len(ivs))
+	for i, iv := range ivs {
+		rows[i] = []any{iv.Site, iv.Start, iv.End, int32(iv.Revision), iv.Period,
+			iv.GrossMWh, iv.NetMWh, iv.ExportMWh, iv.ImportMWh, iv.Estimated, nil}
+	}
+	return rows
 }
 
 type intervalCols struct {

@@ -324,3 +324,43 @@ func TestStoreUnderRoles(t *testing.T) {
 		t.Errorf("reader: update balances: err = %v, want permission denied", err)
 	}
 }
+
+// A batch whose interval records or prices are partly stored already falls
+// back from the fast path without losing anything: new transfers are booked,
+// a restated price replaces the stored one, a repeated one changes nothing.
+func TestCommitFallsBackForStoredIntervalsAndPrices(t *testing.T) {
+	ctx := testCtx(t)
+	s, url := newStore(t)
+	conn := rawConn(t, url)
+	first := postedBatch(t, "permian-1", t0, 2, 1)
+	if _, err := s.Commit(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// New transfers, one interval record already stored, and the prices of
+	// the first batch again with one restated.
+	next := postedBatch(t, "permian-1", t0.Add(2*15*time.Minute), 1, 2)
+	next.Intervals = append(next.Intervals, first.Intervals[0])
+	restated := first.Prices[0]
+	restated.USDPerMWh = dec("99.5")
+	next.Prices = append(next.Prices, first.Prices[1], restated)
+	c, err := s.Commit(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inserted != len(next.Transfers) {
+		t.Errorf("%+v, want all %d new transfers booked", c, len(next.Transfers))
+	}
+	if n := count(t, conn, "intervals"); n != 3 {
+		t.Errorf("%d interval records, want 3", n)
+	}
+	var price string
+	if err := conn.QueryRow(ctx, `SELECT usd_per_mwh::text FROM prices WHERE node = $1 AND market = $2 AND interval_start = $3`,
+		restated.Node, restated.Market, restated.Start).Scan(&price); err != nil || price != "99.5" {
+		t.Errorf("restated price stored as %q (%v), want 99.5", price, err)
+	}
+	if n := count(t, conn, "prices"); n != 6 {
+		t.Errorf("%d prices, want 6", n)
+	}
+	checkBalances(t, s, sums(append(first.Transfers, next.Transfers...)), true)
+	mustVerify(t, s)
+}

@@ -229,10 +229,9 @@ func XML(st *settlement.Statement) ([]byte, error) {
 		Xmlns: NamespaceInvoice, XmlnsCAC: NamespaceCAC, XmlnsCBC: NamespaceCBC,
 		CustomizationID: CustomizationID, ProfileID: ProfileID,
 		ID: st.InvoiceID, IssueDate: st.IssueDate.String(), DocumentCurrencyCode: "USD",
-		BuyerReference: st.Contract.ID,
-		InvoicePeriod:  periodOf(st.Period),
-		ContractDocumentReference: ublDocRef{ID: st.Contract.ID,
-			Description: fmt.Sprintf("%s version %d", st.Contract.ID, st.ContractVersion)},
+		BuyerReference:            st.Contract.ID,
+		InvoicePeriod:             periodOf(st.Period),
+		ContractDocumentReference: ublDocRef{ID: st.Contract.ID},
 		AdditionalDocumentReference: []ublDocRef{{ID: st.InvoiceID + "-intervals.csv",
 			Description: fmt.Sprintf("Every interval behind the lines (%d intervals)", len(st.Intervals))}},
 		AccountingSupplierParty: ublPartyWrap{ublPartyOf(st.Seller, true)},
@@ -536,7 +535,7 @@ func payment(st *settlement.Statement, credit bool) (ublPaymentMeans, *ublNote) 
 		return pm, &ublNote{terms}
 	}
 	if st.Seller.Remittance != "" {
-		terms += " " + st.Seller.Remittance
+		terms += " " + strings.TrimSuffix(st.Seller.Remittance, ".") + "."
 	}
 	if m := accountRe.FindStringSubmatch(st.Seller.Remittance); m != nil {
 		pm.Code = ublCode{Name: "Credit transfer", Value: "30"}

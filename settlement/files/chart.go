@@ -77,7 +77,8 @@ func (p *invoicePDF) chart() {
 			prices = append(prices, avg[i])
 		}
 	}
-	pLo, pHi, pStep := niceScale(prices, 5)
+	// the price axis has as many steps as the energy axis, so one grid serves both
+	pLo, pHi, pStep := alignedScale(prices, int(math.Round((eHi-eLo)/eStep)))
 	ey := func(v float64) float64 { return y1 - (v-eLo)/(eHi-eLo)*(y1-y0) }
 	py := func(v float64) float64 { return y1 - (v-pLo)/(pHi-pLo)*(y1-y0) }
 
@@ -190,6 +191,29 @@ func niceScale(values []float64, ticks int) (lo, hi, step float64) {
 		}
 	}
 	return math.Floor(lo/step) * step, math.Ceil(hi/step) * step, step
+}
+
+// alignedScale is an axis over min(0, values) to max(0, values) in exactly
+// n round steps.
+func alignedScale(values []float64, n int) (lo, hi, step float64) {
+	var vmin, vmax float64
+	for _, v := range values {
+		vmin, vmax = math.Min(vmin, v), math.Max(vmax, v)
+	}
+	if vmax-vmin == 0 {
+		vmax = 1
+	}
+	n = max(n, 1)
+	raw := (vmax - vmin) / float64(n)
+	for mag := math.Pow(10, math.Floor(math.Log10(raw))); ; mag *= 10 {
+		for _, m := range []float64{1, 2, 2.5, 5} {
+			step = m * mag
+			lo = math.Floor(vmin/step) * step
+			if step >= raw && lo+float64(n)*step >= vmax {
+				return lo, lo + float64(n)*step, step
+			}
+		}
+	}
 }
 
 // axisLabel writes a tick value with the decimals its step needs and

@@ -21,7 +21,7 @@ func CSV(st *settlement.Statement) ([]byte, error) {
 	rows := [][]string{CSVHeader}
 	for i, l := range st.Lines {
 		rows = append(rows, []string{st.InvoiceID, strconv.Itoa(i + 1), l.Kind, l.Description, l.Band, l.Of,
-			quantity(l), l.UnitCode, rate(l.RateUSD), l.AmountUSD.StringFixed(2), fixed(l.ExactUSD, 2),
+			quantity(l), l.UnitCode, lineRate(l), l.AmountUSD.StringFixed(2), fixed(l.ExactUSD, 2),
 			strconv.FormatBool(l.Taxable)})
 	}
 	total := "Total due (USD)"

@@ -187,6 +187,16 @@ func fixed(d decimal.Decimal, min int32) string {
 // rate writes a price with at least two decimals and all the ones it has.
 func rate(d decimal.Decimal) string { return fixed(d, 2) }
 
+// lineRate is a line's rate, or nothing when it has no single rate (a
+// virtual PPA's differences, a correction, an indexed price: zero in the
+// model).
+func lineRate(l settlement.Line) string {
+	if l.RateUSD.IsZero() {
+		return ""
+	}
+	return rate(l.RateUSD)
+}
+
 // quantity writes a line quantity: MWh with six decimals like the meters,
 // other units as they are.
 func quantity(l settlement.Line) string {

@@ -388,6 +388,9 @@ func TestCSVParsesBack(t *testing.T) {
 					t.Errorf("row %d = %v, line %+v", i+1, r, l)
 				}
 				for col, want := range map[int]decimal.Decimal{amount: l.AmountUSD, qty: l.Quantity, rt: l.RateUSD} {
+					if col == rt && r[col] == "" && want.IsZero() {
+						continue // no single rate
+					}
 					got, err := decimal.NewFromString(r[col])
 					if err != nil || !got.Equal(want) {
 						t.Errorf("row %d %s = %q, want %s", i+1, h[col], r[col], want)

@@ -35,7 +35,7 @@ type lineJSON struct {
 	Quantity    string `json:"quantity"`
 	UnitCode    string `json:"unit_code"`
 	QuantityMWh string `json:"quantity_mwh"`
-	Rate        string `json:"rate_usd"`
+	Rate        string `json:"rate_usd,omitempty"`
 	Amount      string `json:"amount_usd"`
 	ExactAmount string `json:"exact_amount_usd"`
 	Taxable     bool   `json:"taxable"`
@@ -117,7 +117,7 @@ func JSON(st *settlement.Statement) ([]byte, error) {
 	}
 	for i, l := range st.Lines {
 		doc.Lines = append(doc.Lines, lineJSON{Line: i + 1, Kind: l.Kind, Description: l.Description, Band: l.Band, Of: l.Of,
-			Quantity: quantity(l), UnitCode: l.UnitCode, QuantityMWh: fixed(l.QuantityMWh, 6), Rate: rate(l.RateUSD),
+			Quantity: quantity(l), UnitCode: l.UnitCode, QuantityMWh: fixed(l.QuantityMWh, 6), Rate: lineRate(l),
 			Amount: l.AmountUSD.StringFixed(2), ExactAmount: fixed(l.ExactUSD, 2), Taxable: l.Taxable})
 		if l.Kind == settlement.LineTax {
 			t := taxOf(st, i)

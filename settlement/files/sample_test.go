@@ -7,17 +7,15 @@ import (
 	"github.com/offtake/offtake/settlement/files"
 )
 
-func TestZZDump(t *testing.T) {
-	dir := os.Getenv("DUMP")
+// TestWriteSamples writes the fixture's files into $OFFTAKE_INVOICE_SAMPLES
+// (skipped when unset), to look at them, e.g. with
+// `pdftoppm -png -r 100 DIR/2028-03/atlas/PRP-2028-000041.pdf page`.
+func TestWriteSamples(t *testing.T) {
+	dir := os.Getenv("OFFTAKE_INVOICE_SAMPLES")
 	if dir == "" {
-		t.Skip()
+		t.Skip("OFFTAKE_INVOICE_SAMPLES is not set")
 	}
-	sts := append(fixture(t), empty(t))
-	if _, err := files.Write(dir, sts); err != nil {
+	if _, err := files.Write(dir, append(fixture(t), empty(t))); err != nil {
 		t.Fatal(err)
-	}
-	for _, st := range sts {
-		b, _ := files.PDFUncompressed(&st)
-		os.WriteFile(dir+"/"+st.InvoiceID+".raw.pdf", b, 0o644)
 	}
 }

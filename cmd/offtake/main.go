@@ -92,6 +92,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			contractsCommand(),
 			brokerCommand(),
 			simulateCommand(),
+			replayCommand(),
 			runCommand(),
 			settleCommand(),
 			invoicesCommand(),

@@ -268,7 +268,7 @@ var columns = []struct {
 	w     float64
 	align string
 }{
-	{"#", 7, "L"}, {"Description", 83, "L"}, {"Quantity", 27, "R"}, {"Unit", 14, "L"}, {"Rate", 25, "R"}, {"Amount (USD)", 27.9, "R"},
+	{"#", 6, "L"}, {"Description", 90, "L"}, {"Quantity", 27, "R"}, {"Unit", 12, "L"}, {"Rate", 21, "R"}, {"Amount (USD)", 27.9, "R"},
 }
 
 func (p *invoicePDF) tableHeader() {

@@ -338,6 +338,7 @@ func priced(l settlement.Line) bool {
 func ublLineOf(st *settlement.Statement, l settlement.Line, n int, sign decimal.Decimal, cat ublTaxCategory) ublLine {
 	amount := l.AmountUSD.Mul(sign)
 	out := ublLine{ID: fmt.Sprint(n), LineExtensionAmount: ublAmount{"USD", amount.StringFixed(2)}}
+	cat.ExemptionReason = "" // the reason belongs to the breakdown (EN 16931 has none per line)
 	out.Item = ublItem{Description: l.Description, Name: itemName(l), ClassifiedTaxCategory: cat}
 	// a price is never negative (BR-27): the sign goes on the quantity
 	var q ublQuantity

@@ -77,10 +77,15 @@ func (pt *part) safe() int64 {
 	return s
 }
 
+// fetched is a message as its partition's fetcher hands it over: decoded
+// there, so decoding runs beside the engine, one goroutine per partition.
 type fetched struct {
-	part int
-	msg  kafka.Message
-	err  error
+	part    int
+	msg     kafka.Message
+	err     error // the fetch failed
+	reading matching.Reading
+	price   matching.Price
+	bad     error // the message does not decode: a dead letter
 }
 
 // committed is the outcome of one batch's commit.
@@ -100,8 +105,11 @@ type runner struct {
 	parts  []*part
 	openAt map[ikey][]int // partitions holding messages of each open interval
 	dlq    *kafka.Writer
-	batch  ledger.Batch
-	closed int // intervals in the batch
+	// The batch being filled: intervals closed and prices seen since the
+	// last flush.
+	results []matching.Result
+	prices  []ledger.MarketPrice
+	closed  int // intervals in the batch
 
 	// Commits are pipelined one deep: the engine fills the next batch while
 	// the previous one commits. Batches commit in order, each with the safe
@@ -257,14 +265,14 @@ func (r *runner) loop(ctx, gctx context.Context) generationEnd {
 	readings := make(chan fetched, 8192)
 	for i, pt := range r.parts {
 		if !pt.grouped {
-			go fetch(fctx, i, pt.reader, prices)
+			go fetch(fctx, i, pt.reader, true, prices)
 		}
 	}
 	started := false
 	start := func() {
 		for i, pt := range r.parts {
 			if pt.grouped {
-				go fetch(fctx, i, pt.reader, readings)
+				go fetch(fctx, i, pt.reader, false, readings)
 			}
 		}
 		started = true
@@ -306,7 +314,7 @@ func (r *runner) loop(ctx, gctx context.Context) generationEnd {
 			pt := r.parts[f.part]
 			return generationEnd{err: fmt.Errorf("read %s/%d: %w", pt.tp.Topic, pt.tp.Partition, f.err)}
 		}
-		if err := r.handle(f.part, f.msg); err != nil {
+		if err := r.handle(f); err != nil {
 			return generationEnd{err: err}
 		}
 		if !started && r.pricesCaughtUp() {
@@ -345,7 +353,7 @@ func (r *runner) finish(leave bool) generationEnd {
 	return generationEnd{finished: leave, err: err}
 }
 
-func fetch(ctx context.Context, i int, rd *kafka.Reader, out chan<- fetched) {
+func fetch(ctx context.Context, i int, rd *kafka.Reader, prices bool, out chan<- fetched) {
 	for {
 		m, err := rd.FetchMessage(ctx)
 		if err != nil {
@@ -354,8 +362,14 @@ func fetch(ctx context.Context, i int, rd *kafka.Reader, out chan<- fetched) {
 			}
 			return
 		}
+		f := fetched{part: i, msg: m}
+		if prices {
+			f.price, f.bad = messages.DecodePrice(m.Value)
+		} else {
+			f.reading, f.bad = messages.DecodeReading(m.Value)
+		}
 		select {
-		case out <- fetched{part: i, msg: m}:
+		case out <- f:
 		case <-ctx.Done():
 			return
 		}
@@ -363,7 +377,8 @@ func fetch(ctx context.Context, i int, rd *kafka.Reader, out chan<- fetched) {
 }
 
 // handle feeds one message to the engine.
-func (r *runner) handle(i int, m kafka.Message) error {
+func (r *runner) handle(f fetched) error {
+	i, m := f.part, f.msg
 	pt := r.parts[i]
 	if m.Offset < pt.next {
 		return nil // a re-delivery of something already handled in this generation
@@ -372,10 +387,13 @@ func (r *runner) handle(i int, m kafka.Message) error {
 	r.stats.Messages++
 	var results []matching.Result
 	var reason error
-	if pt.tp.Topic == r.cfg.Topics.Prices {
-		results, reason = r.handlePrice(m)
-	} else {
-		results, reason = r.handleReading(i, m)
+	switch {
+	case f.bad != nil:
+		reason = f.bad
+	case pt.tp.Topic == r.cfg.Topics.Prices:
+		results, reason = r.handlePrice(f.price)
+	default:
+		results, reason = r.handleReading(i, m.Offset, f.reading)
 	}
 	var internal *internalError
 	if errors.As(reason, &internal) {
@@ -388,26 +406,18 @@ func (r *runner) handle(i int, m kafka.Message) error {
 	return nil
 }
 
-func (r *runner) handlePrice(m kafka.Message) ([]matching.Result, error) {
-	p, err := messages.DecodePrice(m.Value)
-	if err != nil {
-		return nil, err
-	}
+func (r *runner) handlePrice(p matching.Price) ([]matching.Result, error) {
 	results, err := r.eng.AddPrice(p)
 	if err != nil {
 		return nil, err
 	}
 	r.stats.Prices++
-	r.batch.Prices = append(r.batch.Prices, ledger.MarketPrice{Node: p.Node, Market: p.Market, Start: p.Start, End: p.End, USDPerMWh: p.USDPerMWh})
+	r.prices = append(r.prices, ledger.MarketPrice{Node: p.Node, Market: p.Market, Start: p.Start, End: p.End, USDPerMWh: p.USDPerMWh})
 	return results, nil
 }
 
-func (r *runner) handleReading(i int, m kafka.Message) ([]matching.Result, error) {
+func (r *runner) handleReading(i int, offset int64, rd matching.Reading) ([]matching.Result, error) {
 	pt := r.parts[i]
-	rd, err := messages.DecodeReading(m.Value)
-	if err != nil {
-		return nil, err
-	}
 	if err := r.checkTopic(pt.tp.Topic, rd); err != nil {
 		return nil, err
 	}
@@ -426,11 +436,11 @@ func (r *runner) handleReading(i int, m kafka.Message) ([]matching.Result, error
 		r.stats.Duplicates++
 	case matching.Late:
 		r.stats.Late++
-		r.cfg.Log.Debug("late reading", "place", fmt.Sprintf("%s/%d/%d", pt.tp.Topic, pt.tp.Partition, m.Offset), "site", rd.Site, "meter", rd.Meter, "start", rd.Start)
+		r.cfg.Log.Debug("late reading", "place", fmt.Sprintf("%s/%d/%d", pt.tp.Topic, pt.tp.Partition, offset), "site", rd.Site, "meter", rd.Meter, "start", rd.Start)
 	default:
 		k := ikey{rd.Site, rd.Start.Unix()}
 		if _, held := pt.pending[k]; !held {
-			pt.pending[k] = m.Offset
+			pt.pending[k] = offset
 			r.openAt[k] = append(r.openAt[k], i)
 		}
 	}
@@ -461,7 +471,8 @@ func (r *runner) topicOf(k contracts.MeterKind) string {
 	return r.cfg.Topics.Consumption
 }
 
-// book posts closed intervals into the pending batch.
+// book adds closed intervals to the pending batch (they are posted as
+// transfers when the batch commits, beside the engine).
 func (r *runner) book(results []matching.Result) {
 	for i := range results {
 		res := &results[i]
@@ -470,10 +481,7 @@ func (r *runner) book(results []matching.Result) {
 			delete(r.parts[pi].pending, k)
 		}
 		delete(r.openAt, k)
-		s, _ := r.p.Site(res.Site)
-		transfers, iv := ledger.Post(res, s.Location)
-		r.batch.Transfers = append(r.batch.Transfers, transfers...)
-		r.batch.Intervals = append(r.batch.Intervals, iv)
+		r.results = append(r.results, *res)
 		r.closed++
 		r.stats.IntervalsClosed++
 	}
@@ -487,19 +495,19 @@ func (r *runner) flush() error {
 	for _, pt := range r.parts {
 		offsets = append(offsets, ledger.Offset{Consumer: r.cfg.Consumer, Topic: pt.tp.Topic, Partition: pt.tp.Partition, Next: pt.safe()})
 	}
-	b := r.batch
-	if len(b.Transfers) == 0 && len(b.Prices) == 0 && len(b.Intervals) == 0 && !r.offsetsMoved(offsets) {
+	results, prices := r.results, r.prices
+	if len(results) == 0 && len(prices) == 0 && !r.offsetsMoved(offsets) {
 		return nil
 	}
 	if err := r.wait(r.cctx); err != nil {
 		return err
 	}
-	b.Source = "engine"
-	b.Offsets = offsets
-	r.batch, r.closed = ledger.Batch{}, 0
+	r.results, r.prices, r.closed = nil, nil, 0
 	done := make(chan committed, 1)
 	r.inflight = done
 	go func() {
+		b := r.post(results)
+		b.Prices, b.Offsets = prices, offsets
 		n, err := r.store.Commit(r.cctx, b)
 		if err == nil {
 			r.commitToKafka(offsets)
@@ -509,6 +517,22 @@ func (r *runner) flush() error {
 	r.lastOffsets = offsets
 	r.prune()
 	return nil
+}
+
+// post turns closed intervals into the ledger's transfers and interval
+// records.
+func (r *runner) post(results []matching.Result) ledger.Batch {
+	b := ledger.Batch{Source: "engine", Intervals: make([]ledger.Interval, 0, len(results))}
+	for i := range results {
+		s, _ := r.p.Site(results[i].Site)
+		transfers, iv := ledger.Post(&results[i], s.Location)
+		if b.Transfers == nil {
+			b.Transfers = make([]ledger.Transfer, 0, len(results)*(len(transfers)+2))
+		}
+		b.Transfers = append(b.Transfers, transfers...)
+		b.Intervals = append(b.Intervals, iv)
+	}
+	return b
 }
 
 // offsetsMoved reports whether any safe offset differs from the last batch's.

@@ -197,11 +197,14 @@ func lineRate(l settlement.Line) string {
 	return rate(l.RateUSD)
 }
 
-// quantity writes a line quantity: MWh with six decimals like the meters,
-// other units as they are.
+// quantity writes a line quantity: MWh with six decimals like the meters, a
+// tax line's base in dollars with cents, other units as they are.
 func quantity(l settlement.Line) string {
-	if l.UnitCode == settlement.UnitMWh {
+	switch {
+	case l.UnitCode == settlement.UnitMWh:
 		return fixed(l.Quantity, 6)
+	case l.Kind == settlement.LineTax: // the base, in dollars
+		return fixed(l.Quantity, 2)
 	}
 	return fixed(l.Quantity, 0)
 }

@@ -17,7 +17,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -79,6 +81,9 @@ func Write(dir string, statements []settlement.Statement) ([]Written, error) {
 			}
 			w.Files = append(w.Files, name)
 		}
+		if err := removeDraft(filepath.Join(dir, rel), st); err != nil {
+			return out, err
+		}
 		out = append(out, w)
 		last[rel] = len(out) - 1
 	}
@@ -99,6 +104,26 @@ func Write(dir string, statements []settlement.Statement) ([]Written, error) {
 		out[last[rel]].Files = append(out[last[rel]].Files, name)
 	}
 	return out, nil
+}
+
+// removeDraft deletes the files of a final invoice's draft, written by a
+// preview before the period was finalized: the folder then holds the
+// invoice once, under its number, and its manifest does not list the draft.
+func removeDraft(folder string, st *settlement.Statement) error {
+	if !st.Final {
+		return nil
+	}
+	draft := settlement.DraftInvoiceID(st.Seller, st.Period, st.Contract.ID)
+	if draft == st.InvoiceID {
+		return nil
+	}
+	for _, f := range formats {
+		err := os.Remove(filepath.Join(folder, draft+f.suffix))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("invoices: remove the draft of %s: %w", st.InvoiceID, err)
+		}
+	}
+	return nil
 }
 
 // manifest lists every regular file of folder (but itself and half-written

@@ -628,3 +628,36 @@ func TestPDFPlainText(t *testing.T) {
 		}
 	}
 }
+
+// TestFinalReplacesDraft: files written for a preview are replaced by the
+// numbered invoice once the period is finalized, and the manifest follows.
+func TestFinalReplacesDraft(t *testing.T) {
+	dir := t.TempDir()
+	st := *byContract(t, fixture(t), "ppa-atlas")
+	final := st.InvoiceID
+	draft := st
+	draft.Final, draft.InvoiceID = false, settlement.DraftInvoiceID(st.Seller, st.Period, st.Contract.ID)
+	if _, err := files.Write(dir, []settlement.Statement{draft}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.Write(dir, []settlement.Statement{st}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range tree(t, dir) {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	want := []string{"2028-03/atlas/" + files.Manifest}
+	for _, suffix := range []string{".csv", ".json", ".pdf", ".xml", "-intervals.csv"} {
+		want = append(want, "2028-03/atlas/"+final+suffix)
+	}
+	sort.Strings(want)
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("files = %v, want %v", names, want)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(dir, "2028-03", "atlas", files.Manifest))
+	if bytes.Contains(manifest, []byte("DRAFT")) {
+		t.Errorf("the manifest lists the draft:\n%s", manifest)
+	}
+}

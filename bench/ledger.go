@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 	_ "time/tzdata" // the site's market time zone, for billing periods
 
@@ -26,11 +27,14 @@ const ledgerBatchIntervals = 2000
 const ledgerReadingsPerInterval = 5
 
 // measureLedger times offtake's ledger writer (Commit: checks, account
-// locks, partitions created on demand, the database's statement triggers,
-// balances, intervals, prices and offsets in one transaction a batch)
-// against raw COPY of the very same transfer rows into a table with no key,
-// constraint, index or trigger. Both run on the same database, batch by
-// batch, alternating which goes first, so both see the same machine.
+// locks, partitions created on demand, the database's own rules, balances,
+// intervals, prices and offsets in one transaction a batch) against raw COPY
+// of the very same transfer rows into a table with no key, constraint, index
+// or trigger. Both run on the same database, batch by batch, back to back,
+// alternating which goes first, so both see the same machine. The ratio is
+// the median of the batches' ratios: on a machine shared with other work, a
+// burst of load hits one batch pair, not the verdict; the ratio of the whole
+// run's totals is reported beside it.
 func measureLedger(ctx context.Context, env Env) (Result, error) {
 	if _, err := migrations.Apply(ctx, env.DatabaseURL, nil); err != nil {
 		return Result{}, err
@@ -53,6 +57,7 @@ func measureLedger(ctx context.Context, env Env) (Result, error) {
 	batches := (intervals + ledgerBatchIntervals - 1) / ledgerBatchIntervals
 	gen := newLedgerSite(loc)
 	var commitTime, rawTime time.Duration
+	var pairs []float64 // per batch: raw time ÷ Commit time, measured back to back
 	var transfers, intervalRows int
 	for i := range batches {
 		b := gen.batch(i, min(ledgerBatchIntervals, intervals-i*ledgerBatchIntervals))
@@ -75,12 +80,14 @@ func measureLedger(ctx context.Context, env Env) (Result, error) {
 		if i%2 == 1 {
 			first, second = raw, commit
 		}
+		c0, r0 := commitTime, rawTime
 		if err := first(); err != nil {
 			return Result{}, err
 		}
 		if err := second(); err != nil {
 			return Result{}, err
 		}
+		pairs = append(pairs, (rawTime-r0).Seconds()/(commitTime-c0).Seconds())
 		transfers += len(b.Transfers)
 		intervalRows += len(b.Intervals)
 		if env.Progress != nil && (i+1)%50 == 0 {
@@ -99,8 +106,10 @@ func measureLedger(ctx context.Context, env Env) (Result, error) {
 				Note: fmt.Sprintf("%d readings (%d meters × %d intervals)", readings, ledgerReadingsPerInterval, intervals)},
 			{Name: "all rows per reading", Value: float64(transfers+intervalRows) / float64(readings), Unit: "rows/reading",
 				Note: "transfers and interval records"},
+			{Name: "Commit ÷ raw COPY, whole run", Value: commitRate / rawRate, Unit: "×",
+				Note: "total times: more exposed to other load on the machine than the median below"},
 		},
-		Ratios: []Ratio{RatioOf("Commit ÷ raw COPY", commitRate, rawRate, 0.6)},
+		Ratios: []Ratio{{Name: "Commit ÷ raw COPY (median of batches)", Value: median(pairs), Target: 0.6, Met: median(pairs) >= 0.6}},
 	}, nil
 }
 
@@ -204,4 +213,16 @@ func (g *ledgerSite) interval(start time.Time) (*matching.Result, []ledger.Marke
 		{Node: "LZ_WEST", Market: "RT", Start: start, End: end, USDPerMWh: loadPrice},
 	}
 	return r, prices
+}
+
+// median of xs (xs is reordered).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }

@@ -22,8 +22,8 @@ func TestLedgerMeasurement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || len(res[0].Figures) != 4 || len(res[0].Ratios) != 1 {
-		t.Fatalf("result %+v, want 4 figures and a ratio", res)
+	if len(res) != 1 || len(res[0].Figures) != 5 || len(res[0].Ratios) != 1 {
+		t.Fatalf("result %+v, want 5 figures and a ratio", res)
 	}
 	for _, f := range res[0].Figures {
 		if !(f.Value > 0) {

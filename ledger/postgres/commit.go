@@ -161,7 +161,6 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 	}
 	acc := accountArrays(c.accounts)
 	deltas := balanceDeltas(c.transfers, c.accounts)
-	iv := intervalArrays(b.Intervals)
 	pr := priceArrays(b.Prices)
 	off := offsetArrays(b.Offsets)
 
@@ -225,6 +224,7 @@ func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 			}
 		}
 		if slow && len(b.Intervals) > 0 {
+			iv := intervalArrays(b.Intervals)
 			q.Queue(insertIntervals, iv.sites, iv.starts, iv.ends, iv.revisions, iv.periods,
 				iv.gross, iv.net, iv.export, iv.imports, iv.estimated, out.BatchID)
 		}
@@ -380,8 +380,12 @@ func (s *Store) transferRows(ts []*ledger.Transfer) ([][]any, error) {
 		if t.Reverses != ([16]byte{}) {
 			reverses = t.Reverses
 		}
+		amount := t.Amount
+		if scale := s.units[t.Unit]; amount.Exponent() != -scale {
+			amount = amount.Round(scale) // the same text in the database whatever the exponent
+		}
 		rows[i] = []any{
-			t.ID, nil, t.Debit, t.Credit, string(t.Unit), t.Amount.Round(s.units[t.Unit]), string(t.Leg), t.Site,
+			t.ID, nil, t.Debit, t.Credit, string(t.Unit), amount, string(t.Leg), t.Site,
 			t.IntervalStart, t.IntervalEnd, t.Period, t.Revision, nullString(t.Contract), contractVer,
 			nullDecimal(t.QuantityMWh), price, nullString(t.PriceNode), nullString(t.PriceMarket), nullTime(t.PriceStart), priceCarried,
 			nullString(t.Band), nullString(t.PriceBasis), readings, reverses,

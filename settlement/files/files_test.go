@@ -661,3 +661,38 @@ func TestFinalReplacesDraft(t *testing.T) {
 		t.Errorf("the manifest lists the draft:\n%s", manifest)
 	}
 }
+
+// TestMinimalParties: parties with nothing but an id and a name still give
+// every file (the address falls back to one line in the US, the payment to
+// "not defined").
+func TestMinimalParties(t *testing.T) {
+	st := *byContract(t, fixture(t), "ppa-borealis")
+	st.Seller = &contracts.Party{ID: "s", Name: "Seller (no details) & Co", Role: contracts.RoleSeller}
+	st.Buyer = &contracts.Party{ID: "b", Name: "Buyer <b>", Role: contracts.RoleBuyer}
+	st.Daily, st.Intervals = nil, nil
+	written, err := files.Write(t.TempDir(), []settlement.Statement{st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 1 || len(written[0].Files) != 6 {
+		t.Fatalf("written = %+v", written)
+	}
+	data, err := files.XML(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := parseXML(t, data)
+	if got := doc.one(t, "cac:AccountingCustomerParty", "cac:Party", "cac:PartyLegalEntity", "cbc:RegistrationName").text; got != "Buyer <b>" {
+		t.Errorf("buyer name %q", got)
+	}
+	if got := doc.one(t, "cac:PaymentMeans", "cbc:PaymentMeansCode").text; got != "1" {
+		t.Errorf("payment means %q without an account, want 1", got)
+	}
+	pdf, err := files.PDF(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pdfText(t, pdf), "Seller (no details) & Co") {
+		t.Errorf("the PDF does not show the seller's name")
+	}
+}

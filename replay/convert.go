@@ -373,12 +373,15 @@ func fitEnergy(site *contracts.Site, meter, file string, vs []value) ([]lined, s
 	note := ""
 	switch {
 	case splits > 0:
-		note = fmt.Sprintf("%s: meter %s: %d values split evenly into %s readings (remainder Wh to the last)", file, meter, splits, step)
+		note = fmt.Sprintf("%s: meter %s: %d values split evenly into %s readings (remainder Wh to the last)", file, meter, splits, minutes(step))
 	case sums > 0:
-		note = fmt.Sprintf("%s: meter %s: %d readings of %s summed from shorter values", file, meter, sums, step)
+		note = fmt.Sprintf("%s: meter %s: %d %s readings summed from shorter values", file, meter, sums, minutes(step))
 	}
 	return out, note, errs
 }
+
+// minutes names an interval the way the contract files do: "15-minute".
+func minutes(d time.Duration) string { return fmt.Sprintf("%d-minute", int(d/time.Minute)) }
 
 func sumErr(place, meter string, start time.Time, step, d time.Duration, k int) *offtake.Error {
 	return &offtake.Error{Place: place, Msg: fmt.Sprintf("meter %s: the %s interval from %s needs all %d of its %s values, in order, to be summed", meter, step, utc(start), k, d),

@@ -41,10 +41,10 @@ type espiReadingType struct {
 }
 
 type espiReading struct {
-	Start    int64  `xml:"timePeriod>start"`
-	Duration int64  `xml:"timePeriod>duration"`
-	Value    string `xml:"value"`
-	Quality  []int  `xml:"ReadingQuality>quality"`
+	Start    int64    `xml:"timePeriod>start"`
+	Duration int64    `xml:"timePeriod>duration"`
+	Value    string   `xml:"value"`
+	Quality  []string `xml:"ReadingQuality>quality"`
 }
 
 // parseESPI reads the interval readings of a Green Button (NAESB ESPI) Atom
@@ -130,7 +130,12 @@ func parseESPI(src *Source) (parsed, error) {
 			continue
 		}
 		q := matching.Actual
-		for _, code := range r.Quality {
+		for _, text := range r.Quality {
+			code, err := strconv.Atoi(strings.TrimSpace(text))
+			if err != nil {
+				errs = append(errs, &offtake.Error{Place: place, Field: "ReadingQuality.quality", Msg: fmt.Sprintf("%q is not a quality code", text), Hint: "ESPI QualityOfReading is a number: 0 valid, 8 estimated, 7 edited, …"})
+				continue
+			}
 			mq, ok := espiQuality[code]
 			if !ok {
 				errs = append(errs, &offtake.Error{Place: place, Field: "ReadingQuality.quality", Msg: fmt.Sprintf("quality %d (questionable or other) has no reading quality offtake can book", code), Hint: "replace or remove the reading in the file"})

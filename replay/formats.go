@@ -27,7 +27,7 @@ type table struct {
 
 func readTable(src *Source) (*table, error) {
 	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(src.Data, []byte("\xef\xbb\xbf"))))
-	r.FieldsPerRecord = 0
+	r.FieldsPerRecord = -1 // counted below, to say how many
 	r.ReuseRecord = false
 	t := &table{file: src.File, header: map[string]int{}}
 	head, err := r.Read()
@@ -55,6 +55,9 @@ func readTable(src *Source) (*table, error) {
 		line, _ := r.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
+		}
+		if len(rec) != len(t.names) {
+			return nil, &offtake.Error{Place: fmt.Sprintf("%s:%d", src.File, line), Msg: fmt.Sprintf("%d fields where the header has %d", len(rec), len(t.names)), Hint: "a decimal comma or an unquoted comma in a field? write 12.5"}
 		}
 		t.recs = append(t.recs, rec)
 		t.lines = append(t.lines, line)
@@ -438,7 +441,7 @@ func parseERCOT(src *Source, site *contracts.Site) (parsed, error) {
 			if !src.RepairMergedHour {
 				return parsed{}, &offtake.Error{Place: t.place(i), Field: t.names[timeCol],
 					Msg:  fmt.Sprintf("%s is the fall-back day in %s: it has 25 hours and hour ending %s (from %s, which the clock shows twice) comes twice, but the file has it once (%d rows for the day) — the repeated hour was merged", day, loc, w.Format("15:04"), w.Add(-time.Hour).Format("15:04"), dayRows(walls, day)),
-					Hint: "nothing was published; pass --repair-merged-hour to let this row's value stand for both hours (prices and MW only)"}
+					Hint: "nothing was published; pass --repair-merged-hour to let this row's value stand for both hours, for prices and MW only"}
 			}
 			if len(src.Meters) > 0 && src.Unit != "" && src.Unit != "MW" {
 				return parsed{}, &offtake.Error{Place: t.place(i), Msg: "a merged hour of energy (" + src.Unit + ") cannot be repaired: the split between the two hours is unknown"}
@@ -516,7 +519,7 @@ func parseEIAGas(src *Source, site *contracts.Site) (parsed, error) {
 				skipped = append(skipped, fmt.Sprintf("%s (line %d)", d, t.lines[i]))
 				continue
 			}
-			errs = append(errs, &offtake.Error{Place: t.place(i), Field: t.names[priceCol], Msg: fmt.Sprintf("no price for %s", d), Hint: "pass --skip-empty to leave the day out (the engine then carries the day before's price forward, marked)"})
+			errs = append(errs, &offtake.Error{Place: t.place(i), Field: t.names[priceCol], Msg: fmt.Sprintf("no price for %s", d), Hint: "pass --skip-empty to leave the day out; the engine then carries the day before's price forward, marked"})
 			continue
 		}
 		v, e := t.decimal(i, priceCol)

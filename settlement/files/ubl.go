@@ -176,7 +176,6 @@ type ublLine struct {
 	InvoicedQuantity    *ublQuantity `xml:"cbc:InvoicedQuantity"` // Invoice
 	CreditedQuantity    *ublQuantity `xml:"cbc:CreditedQuantity"` // CreditNote
 	LineExtensionAmount ublAmount    `xml:"cbc:LineExtensionAmount"`
-	InvoicePeriod       *ublPeriod   `xml:"cac:InvoicePeriod"`
 	Item                ublItem      `xml:"cac:Item"`
 	Price               struct {
 		PriceAmount ublAmount `xml:"cbc:PriceAmount"`
@@ -372,10 +371,9 @@ func ublLineOf(st *settlement.Statement, l settlement.Line, n int, sign decimal.
 	}
 	out.Price.PriceAmount = ublAmount{"USD", rate(price)}
 	if l.Of != "" {
-		if p, err := contracts.ParsePeriod(l.Of); err == nil {
-			pp := periodOf(p)
-			out.InvoicePeriod = &pp
-		}
+		// not a line InvoicePeriod: Peppol wants it inside the invoice's
+		// period (PEPPOL-EN16931-R110, R111), and a correction is of an earlier one
+		out.Item.Properties = append(out.Item.Properties, ublItemProperty{"Corrected period", l.Of})
 	}
 	return out
 }

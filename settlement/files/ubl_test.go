@@ -190,6 +190,13 @@ func TestXMLRules(t *testing.T) {
 				if l.one(t, "cac:Item", "cbc:Name").text == "" {
 					t.Errorf("line without an item name (BT-153)")
 				}
+				// PEPPOL-EN16931-R110, R111: a line's period lies within the invoice's
+				start, end := doc.one(t, "cac:InvoicePeriod", "cbc:StartDate").text, doc.one(t, "cac:InvoicePeriod", "cbc:EndDate").text
+				for _, p := range l.all("cac:InvoicePeriod") {
+					if s, e := p.one(t, "cbc:StartDate").text, p.one(t, "cbc:EndDate").text; s < start || e > end {
+						t.Errorf("line period %s..%s outside the invoice's %s..%s (PEPPOL-EN16931-R110, R111)", s, e, start, end)
+					}
+				}
 				cat := l.one(t, "cac:Item", "cac:ClassifiedTaxCategory", "cbc:ID").text
 				byCategory[cat] = byCategory[cat].Add(amount)
 			}
@@ -333,11 +340,14 @@ func TestXMLNegativeLines(t *testing.T) {
 			}
 		}
 		if l.one(t, "cac:Item", "cbc:Name").text == "Prior-period adjustment 2028-02" {
-			if s := l.one(t, "cac:InvoicePeriod", "cbc:StartDate").text; s != "2028-02-01" {
-				t.Errorf("prior-period line period starts %s", s)
+			var of string
+			for _, p := range l.all("cac:Item", "cac:AdditionalItemProperty") {
+				if p.one(t, "cbc:Name").text == "Corrected period" {
+					of = p.one(t, "cbc:Value").text
+				}
 			}
-			if e := l.one(t, "cac:InvoicePeriod", "cbc:EndDate").text; e != "2028-02-29" {
-				t.Errorf("prior-period line period ends %s", e)
+			if of != "2028-02" {
+				t.Errorf("prior-period line corrects %q, want 2028-02", of)
 			}
 		}
 	}

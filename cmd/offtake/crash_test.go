@@ -267,9 +267,9 @@ func ledgerText(t *testing.T, ctx context.Context, url string) string {
 	return buf.String()
 }
 
-// progress is the sum of the stored offsets of the group's reading
+// groupProgress is the sum of the stored offsets of the group's reading
 // partitions: how many reading messages it has booked or passed.
-func progress(t *testing.T, ctx context.Context, url, group string, topics stream.Topics) int64 {
+func groupProgress(t *testing.T, ctx context.Context, url, group string, topics stream.Topics) int64 {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -289,14 +289,14 @@ func progress(t *testing.T, ctx context.Context, url, group string, topics strea
 func (f *streamFixture) waitProgress(t *testing.T, url, group string, target int64, ps ...*engineProcess) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
-	for progress(t, f.ctx, url, group, f.messy) < target {
+	for groupProgress(t, f.ctx, url, group, f.messy) < target {
 		for _, p := range ps {
 			if p.exited() {
 				t.Fatalf("%s exited before the group booked %d messages:\n%s", p.name, target, p.output())
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the group booked %d of %d messages in 2 minutes", progress(t, f.ctx, url, group, f.messy), target)
+			t.Fatalf("the group booked %d of %d messages in 2 minutes", groupProgress(t, f.ctx, url, group, f.messy), target)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -404,15 +404,11 @@ func (p *engineProcess) stop(t *testing.T) {
 	}
 }
 
-// goTool is the go command that built this test.
+// goTool is the go command of the toolchain that built this test.
 func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err == nil {
 		return p
 	}
 	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -326,16 +327,20 @@ func starts(wall time.Time, loc *time.Location) []time.Time {
 	return out
 }
 
-var localLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02T15:04", "01/02/2006 15:04"}
-
 // parseERCOT reads an hourly file in local time whose rows are labelled by
-// hour ending, ERCOT's convention: HOUR = 2023-07-06 08:00:00 is hour ending
-// 8, the hour that starts at 07:00 local time; 00:00 is hour ending 24 of the
-// day before. The spring-forward day has no hour ending 03 (02:00 is not on
-// the clock) and 23 rows; on the fall-back day hour ending 02 (from 01:00,
-// which the clock shows twice) must appear twice, 25 rows. A file with it once
-// has merged the two hours (24 rows for a 25-hour day) and is refused unless
+// hour ending, ERCOT's convention: hour ending 8 is the hour that starts at
+// 07:00 local time, and hour ending 24 (or 00:00 of the next day) the last.
+// The spring-forward day has no hour ending 03 (02:00 is not on the clock)
+// and 23 hours; on the fall-back day hour ending 02 (from 01:00, which the
+// clock shows twice) comes twice, 25 hours. A file with it once has merged the
+// two hours (24 rows for a 25-hour day) and is refused unless
 // RepairMergedHour.
+//
+// Two layouts: wide, one row per hour with a HOUR column (2023-07-06
+// 08:00:00 = hour ending 8) and a column per series (NODE, HUB, WEST_LOAD);
+// or ERCOT's own long layout, one row per settlement point and hour:
+// DeliveryDate (MM/DD/YYYY), HourEnding (01:00 … 24:00), SettlementPoint,
+// SettlementPointPrice, and DSTFlag (Y on the repeated hour).
 func parseERCOT(src *Source, site *contracts.Site) (parsed, error) {
 	t, err := readTable(src)
 	if err != nil {
@@ -345,6 +350,91 @@ func parseERCOT(src *Source, site *contracts.Site) (parsed, error) {
 	if e != nil {
 		return parsed{}, e
 	}
+	var hours []ercotHour
+	var errs offtake.Errors
+	if t.optCol("deliverydate") >= 0 && t.optCol("hourending") >= 0 {
+		hours, errs = ercotLong(src, t)
+	} else {
+		hours, errs = ercotWide(src, t)
+	}
+	if len(errs) > 0 {
+		return parsed{}, errs
+	}
+	// Count each series' rows per label, to tell a repeated hour from a merged one.
+	type key struct {
+		series string
+		wall   time.Time
+	}
+	seen := map[key]int{}
+	for _, h := range hours {
+		seen[key{h.r.series, h.wall}]++
+	}
+	out := parsed{unit: "MW", market: "RT"}
+	used := map[key]int{}
+	for _, h := range hours {
+		k := key{h.r.series, h.wall}
+		place := fmt.Sprintf("%s:%d", src.File, h.r.line)
+		ss := starts(h.wall.Add(-time.Hour), loc)
+		n := 1
+		var start time.Time
+		switch {
+		case len(ss) == 0:
+			return parsed{}, &offtake.Error{Place: place, Field: h.field, Msg: fmt.Sprintf("hour ending %s does not exist in %s: the clock skips %s that day", h.wall.Format("2006-01-02 15:04"), loc, h.wall.Add(-time.Hour).Format("15:04")), Hint: "the spring-forward day has 23 hours; remove the row"}
+		case len(ss) == 2 && seen[k] == 2:
+			start = ss[used[k]]
+			if h.dst != "" { // the file says which: Y is the repeated (second) hour
+				start = ss[0]
+				if h.dst == "Y" {
+					start = ss[1]
+				}
+			}
+			used[k]++
+		case len(ss) == 2 && seen[k] == 1:
+			day := h.wall.Add(-time.Hour).Format("2006-01-02")
+			if !src.RepairMergedHour {
+				return parsed{}, &offtake.Error{Place: place, Field: h.field,
+					Msg:  fmt.Sprintf("%s is the fall-back day in %s: it has 25 hours and hour ending %s (from %s, which the clock shows twice) comes twice, but the file has it once (%d rows for the day%s) — the repeated hour was merged", day, loc, h.wall.Format("15:04"), h.wall.Add(-time.Hour).Format("15:04"), dayRows(hours, h.r.series, day), seriesNote(h.r.series)),
+					Hint: "nothing was published; pass --repair-merged-hour to let this row's value stand for both hours, for prices and MW only"}
+			}
+			if h.r.kind == energy && src.Unit != "" && src.Unit != "MW" {
+				return parsed{}, &offtake.Error{Place: place, Msg: "a merged hour of energy (" + src.Unit + ") cannot be repaired: how it splits between the two hours is unknown"}
+			}
+			start, n = ss[0], 2
+			if used[key{"", h.wall}] == 0 {
+				out.notes = append(out.notes, fmt.Sprintf("%s: repaired the merged fall-back hour of %s (line %d): its value stands for both hours ending %s", src.File, day, h.r.line, h.wall.Format("15:04")))
+			}
+			used[key{"", h.wall}]++
+		case seen[k] > 2 || (len(ss) == 1 && seen[k] > 1):
+			return parsed{}, &offtake.Error{Place: place, Field: h.field, Msg: fmt.Sprintf("%s appears %d times%s", h.wall.Format("2006-01-02 15:04"), seen[k], seriesNote(h.r.series)), Hint: "each hour once (twice only for the repeated fall-back hour)"}
+		default:
+			start = ss[0]
+		}
+		h.r.start, h.r.end = start, start.Add(time.Duration(n)*time.Hour)
+		out.rows = append(out.rows, h.r)
+	}
+	return out, nil
+}
+
+func seriesNote(series string) string {
+	if series == "" {
+		return ""
+	}
+	return " of " + series
+}
+
+// ercotHour is one value of an ERCOT-style file with its hour-ending label
+// (a wall-clock time: the hour's local start + 1 h) and DST flag.
+type ercotHour struct {
+	r     row
+	wall  time.Time
+	dst   string // "Y", "N" or "" (no DSTFlag column)
+	field string // the column holding the label, for messages
+}
+
+var localLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02T15:04", "01/02/2006 15:04"}
+
+// ercotWide reads the wide layout: HOUR and one column per mapped series.
+func ercotWide(src *Source, t *table) ([]ercotHour, offtake.Errors) {
 	timeCol := -1
 	for _, n := range []string{"hour", "hour_ending", "datetime", "timestamp"} {
 		if c := t.optCol(n); c >= 0 {
@@ -353,55 +443,13 @@ func parseERCOT(src *Source, site *contracts.Site) (parsed, error) {
 		}
 	}
 	if timeCol < 0 {
-		return parsed{}, &offtake.Error{Place: src.File + ":1", Msg: "no HOUR column (the local time each hour ends)", Hint: "the columns are " + strings.Join(t.names, ", ")}
+		return nil, offtake.Errors{{Place: src.File + ":1", Msg: "no HOUR column (the local hour ending of each row), nor DeliveryDate and HourEnding", Hint: "the columns are " + strings.Join(t.names, ", ")}}
 	}
-	type col struct {
-		idx  int
-		kind kind
-	}
-	cols := map[string]col{}
-	add := func(name string, k kind) *offtake.Error {
-		c, e := t.col(name)
-		if e == nil {
-			cols[t.names[c]] = col{c, k}
-		}
-		return e
-	}
-	var errs offtake.Errors
-	for name := range src.Nodes {
-		if e := add(name, price); e != nil {
-			errs = append(errs, e)
-		}
-	}
-	for name := range src.Meters {
-		if e := add(name, energy); e != nil {
-			errs = append(errs, e)
-		}
-	}
-	if src.Column != "" {
-		k := price
-		if src.Meter != "" {
-			k = energy
-		}
-		if e := add(src.Column, k); e != nil {
-			errs = append(errs, e)
-		}
-	}
+	cols, errs := ercotColumns(src, t)
 	if len(errs) > 0 {
-		return parsed{}, errs
+		return nil, errs
 	}
-	if len(cols) == 0 {
-		return parsed{}, &offtake.Error{Place: src.File, Field: "column", Msg: "no value column chosen", Hint: "--column NAME with --node or --meter, or nodes:/meters: in a mapping file"}
-	}
-	names := make([]string, 0, len(cols))
-	for n := range cols {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-
-	// Read labels; count how often each wall-clock label occurs.
-	walls := make([]time.Time, len(t.recs))
-	seen := map[time.Time]int{}
+	var out []ercotHour
 	for i := range t.recs {
 		s := t.cell(i, timeCol)
 		var w time.Time
@@ -412,69 +460,139 @@ func parseERCOT(src *Source, site *contracts.Site) (parsed, error) {
 			}
 		}
 		if perr != nil || w.Minute() != 0 || w.Second() != 0 {
-			errs = append(errs, &offtake.Error{Place: t.place(i), Field: t.names[timeCol], Msg: fmt.Sprintf("%q is not an hour like 2023-07-06 08:00:00", s)})
-			if len(errs) >= 20 {
-				return parsed{}, errs
+			if errs = append(errs, &offtake.Error{Place: t.place(i), Field: t.names[timeCol], Msg: fmt.Sprintf("%q is not an hour like 2023-07-06 08:00:00", s)}); len(errs) >= 20 {
+				return nil, errs
 			}
 			continue
 		}
-		walls[i] = w
-		seen[w]++
-	}
-	if len(errs) > 0 {
-		return parsed{}, errs
-	}
-	out := parsed{unit: "MW", market: "RT"}
-	used := map[time.Time]int{}
-	for i, w := range walls {
-		ss := starts(w.Add(-time.Hour), loc)
-		hours := 1
-		var start time.Time
-		switch {
-		case len(ss) == 0:
-			return parsed{}, &offtake.Error{Place: t.place(i), Field: t.names[timeCol], Msg: fmt.Sprintf("hour ending %s does not exist in %s: the clock skips %s that day", w.Format("2006-01-02 15:04"), loc, w.Add(-time.Hour).Format("15:04")), Hint: "the spring-forward day has 23 hours; remove the row"}
-		case len(ss) == 2 && seen[w] == 2:
-			start = ss[used[w]]
-			used[w]++
-		case len(ss) == 2 && seen[w] == 1:
-			day := w.Add(-time.Hour).Format("2006-01-02")
-			if !src.RepairMergedHour {
-				return parsed{}, &offtake.Error{Place: t.place(i), Field: t.names[timeCol],
-					Msg:  fmt.Sprintf("%s is the fall-back day in %s: it has 25 hours and hour ending %s (from %s, which the clock shows twice) comes twice, but the file has it once (%d rows for the day) — the repeated hour was merged", day, loc, w.Format("15:04"), w.Add(-time.Hour).Format("15:04"), dayRows(walls, day)),
-					Hint: "nothing was published; pass --repair-merged-hour to let this row's value stand for both hours, for prices and MW only"}
-			}
-			if len(src.Meters) > 0 && src.Unit != "" && src.Unit != "MW" {
-				return parsed{}, &offtake.Error{Place: t.place(i), Msg: "a merged hour of energy (" + src.Unit + ") cannot be repaired: the split between the two hours is unknown"}
-			}
-			start, hours = ss[0], 2
-			out.notes = append(out.notes, fmt.Sprintf("%s: repaired the merged fall-back hour of %s (line %d): its value stands for both hours ending %s", src.File, day, t.lines[i], w.Format("15:04")))
-		case seen[w] > 2 || (len(ss) == 1 && seen[w] > 1):
-			return parsed{}, &offtake.Error{Place: t.place(i), Field: t.names[timeCol], Msg: fmt.Sprintf("%s appears %d times", w.Format("2006-01-02 15:04"), seen[w]), Hint: "each hour once (twice only for the repeated fall-back hour)"}
-		default:
-			start = ss[0]
-		}
-		end := start.Add(time.Duration(hours) * time.Hour)
-		for _, n := range names {
-			c := cols[n]
+		for _, c := range cols {
 			v, e := t.decimal(i, c.idx)
 			if e != nil {
 				if errs = append(errs, e); len(errs) >= 20 {
-					return parsed{}, errs
+					return nil, errs
 				}
 				continue
 			}
-			out.rows = append(out.rows, row{line: t.lines[i], series: n, kind: c.kind, start: start, end: end, value: v, quality: matching.Actual})
+			// The wide layout's hours are shared by every column: count them once.
+			out = append(out, ercotHour{r: row{line: t.lines[i], series: c.name, kind: c.kind, value: v, quality: matching.Actual}, wall: w, field: t.names[timeCol]})
 		}
 	}
-	return out, errs.Err()
+	return out, errs
 }
 
-// dayRows counts the rows of an operating day (labels after its midnight up
-// to and including the next midnight).
-func dayRows(walls []time.Time, day string) int {
+type ercotCol struct {
+	name string
+	idx  int
+	kind kind
+}
+
+// ercotColumns lists the value columns the source maps, in name order.
+func ercotColumns(src *Source, t *table) ([]ercotCol, offtake.Errors) {
+	var errs offtake.Errors
+	byName := map[string]ercotCol{}
+	add := func(name string, k kind) {
+		c, e := t.col(name)
+		if e != nil {
+			errs = append(errs, e)
+			return
+		}
+		byName[t.names[c]] = ercotCol{t.names[c], c, k}
+	}
+	for _, n := range sortedKeys(src.Nodes) {
+		add(n, price)
+	}
+	for _, n := range sortedKeys(src.Meters) {
+		add(n, energy)
+	}
+	if src.Column != "" {
+		k := price
+		if src.Meter != "" {
+			k = energy
+		}
+		add(src.Column, k)
+	}
+	if len(errs) == 0 && len(byName) == 0 {
+		errs = append(errs, &offtake.Error{Place: src.File, Field: "column", Msg: "no value column chosen", Hint: "--column NAME with --node or --meter, or nodes:/meters: in a mapping file"})
+	}
+	out := make([]ercotCol, 0, len(byName))
+	for _, c := range byName {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, errs
+}
+
+// ercotLong reads ERCOT's own layout: DeliveryDate, HourEnding, a settlement
+// point and its price per row, DSTFlag.
+func ercotLong(src *Source, t *table) ([]ercotHour, offtake.Errors) {
+	dateCol, _ := t.col("deliverydate")
+	heCol, _ := t.col("hourending")
+	pointCol := t.optCol("settlementpoint")
+	if pointCol < 0 {
+		pointCol = t.optCol("settlementpointname")
+	}
+	column := src.Column
+	if column == "" {
+		column = "SettlementPointPrice"
+	}
+	valCol, e := t.col(column)
+	if e != nil {
+		return nil, offtake.Errors{e}
+	}
+	dstCol := t.optCol("dstflag")
+	k := price
+	if src.Meter != "" || len(src.Meters) > 0 {
+		k = energy
+	}
+	var out []ercotHour
+	var errs offtake.Errors
+	for i := range t.recs {
+		if len(errs) >= 20 {
+			break
+		}
+		d, err := time.Parse("01/02/2006", t.cell(i, dateCol))
+		if err != nil {
+			if d, err = time.Parse("2006-01-02", t.cell(i, dateCol)); err != nil {
+				errs = append(errs, &offtake.Error{Place: t.place(i), Field: t.names[dateCol], Msg: fmt.Sprintf("%q is not a date like 11/05/2023", t.cell(i, dateCol))})
+				continue
+			}
+		}
+		he := strings.TrimSuffix(t.cell(i, heCol), ":00")
+		h, err := strconv.Atoi(he)
+		if err != nil || h < 1 || h > 24 {
+			errs = append(errs, &offtake.Error{Place: t.place(i), Field: t.names[heCol], Msg: fmt.Sprintf("%q is not an hour ending 01:00 to 24:00", t.cell(i, heCol))})
+			continue
+		}
+		v, e := t.decimal(i, valCol)
+		if e != nil {
+			errs = append(errs, e)
+			continue
+		}
+		series := column
+		if pointCol >= 0 {
+			series = t.cell(i, pointCol)
+		}
+		if len(src.Nodes) > 0 && k == price {
+			if _, ok := src.Nodes[series]; !ok {
+				continue // a point the mapping does not ask for
+			}
+		}
+		dst := ""
+		if dstCol >= 0 {
+			dst = strings.ToUpper(t.cell(i, dstCol))
+		}
+		out = append(out, ercotHour{r: row{line: t.lines[i], series: series, kind: k, value: v, quality: matching.Actual},
+			wall: d.Add(time.Duration(h) * time.Hour), dst: dst, field: t.names[heCol]})
+	}
+	return out, errs
+}
+
+// dayRows counts a series' rows of an operating day (hours ending after its
+// midnight up to and including the next midnight).
+func dayRows(hours []ercotHour, series, day string) int {
 	n := 0
-	for _, w := range walls {
-		if w.Add(-time.Hour).Format("2006-01-02") == day {
+	for _, h := range hours {
+		if h.r.series == series && h.wall.Add(-time.Hour).Format("2006-01-02") == day {
 			n++
 		}
 	}

@@ -299,3 +299,16 @@ func missingPrices(p *contracts.Portfolio, sites map[string]*contracts.Site, ite
 }
 
 func utc(t time.Time) string { return t.UTC().Format("2006-01-02T15:04Z") }
+
+// Split returns the plan's price messages and reading messages, each in
+// interval order, for a caller that publishes all prices first (the demo).
+func (p *Plan) Split(t stream.Topics) (prices, readings []stream.Message) {
+	for _, m := range p.Messages {
+		if m.Topic == t.Prices {
+			prices = append(prices, m)
+		} else {
+			readings = append(readings, m)
+		}
+	}
+	return prices, readings
+}

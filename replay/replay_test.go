@@ -518,3 +518,61 @@ func TestPublishPace(t *testing.T) {
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// ERCOT's own layout (DAM settlement point prices): DeliveryDate, HourEnding,
+// SettlementPoint, SettlementPointPrice, DSTFlag. Synthetic rows in that
+// layout for the fall-back day 2023-11-05 and the spring-forward day 2024-03-10.
+func TestERCOTLongLayout(t *testing.T) {
+	day := func(date string, hes []string, flagged string) string {
+		var b strings.Builder
+		for i, he := range hes {
+			flag := "N"
+			if he == flagged && i > 0 && hes[i-1] == he {
+				flag = "Y"
+			}
+			b.WriteString(date + "," + he + ",HB_WEST," + fmtInt(20+i) + "," + flag + "\n")
+		}
+		return b.String()
+	}
+	head := "DeliveryDate,HourEnding,SettlementPoint,SettlementPointPrice,DSTFlag\n"
+	var fall, merged, spring []string
+	for h := 1; h <= 24; h++ {
+		he := twoDigits(h) + ":00"
+		fall = append(fall, he)
+		merged = append(merged, he)
+		if h == 2 {
+			fall = append(fall, he)
+		}
+		if h != 3 {
+			spring = append(spring, he)
+		}
+	}
+	src := Source{File: "dam.csv", Format: ERCOTHourly, Site: "tx15", Nodes: map[string]string{"HB_WEST": "HB_WEST"},
+		Data: []byte(head + day("11/05/2023", fall, "02:00") + day("03/10/2024", spring, ""))}
+	_, ps := decoded(t, mustBuild(t, src))
+	chicago := mustZone("America/Chicago")
+	span := map[string]time.Duration{}
+	for _, p := range ps {
+		span[localDate(p.Start, chicago)] += p.End.Sub(p.Start)
+	}
+	if len(ps) != 25+23 || span["2023-11-05"] != 25*time.Hour || span["2024-03-10"] != 23*time.Hour {
+		t.Fatalf("%d prices, spans %v; want 48 over 25h and 23h", len(ps), span)
+	}
+	// the DSTFlag Y row (hour ending 02, second time) is 01:00–02:00 CST = 07:00Z
+	if p := ps[2]; !p.Start.Equal(time.Date(2023, 11, 5, 7, 0, 0, 0, time.UTC)) || p.USDPerMWh.String() != "22" {
+		t.Errorf("repeated hour %+v", p)
+	}
+
+	src.Data = []byte(head + day("11/05/2023", merged, ""))
+	if _, err := Build(portfolio(t), topics, []Source{src}); err == nil || !strings.Contains(err.Error(), "dam.csv:3: HourEnding: 2023-11-05 is the fall-back day") || !strings.Contains(err.Error(), "24 rows for the day of HB_WEST") {
+		t.Errorf("merged hour: %v", err)
+	}
+	src.Data = []byte(head + "03/10/2024,03:00,HB_WEST,20,N\n")
+	if _, err := Build(portfolio(t), topics, []Source{src}); err == nil || !strings.Contains(err.Error(), "dam.csv:2: HourEnding: hour ending 2024-03-10 03:00 does not exist in America/Chicago") {
+		t.Errorf("hour ending 03 on the spring-forward day: %v", err)
+	}
+}
+
+func twoDigits(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
+
+func fmtInt(n int) string { return dec("0").Add(decimal.NewFromInt(int64(n))).String() }

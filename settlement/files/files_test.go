@@ -696,3 +696,28 @@ func TestMinimalParties(t *testing.T) {
 		t.Errorf("the PDF does not show the seller's name")
 	}
 }
+
+// TestPDFLongNames: a long seller name shrinks to fit, a long buyer name
+// wraps, the footer is cut short, instead of running into the next column
+// (checked by eye with OFFTAKE_INVOICE_SAMPLES set; here: the words are all
+// there).
+func TestPDFLongNames(t *testing.T) {
+	st := *byContract(t, fixture(t), "ppa-atlas")
+	seller, buyer := *st.Seller, *st.Buyer
+	seller.Name = "Permian Ridge Power Generation and Energy Marketing Holdings LLC"
+	buyer.Name = "Atlas Training Cloud Infrastructure and Hyperscale Compute Services Inc."
+	st.Seller, st.Buyer = &seller, &buyer
+	pdf, err := files.PDF(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfText(t, pdf)
+	for _, s := range []string{seller.Name, "Atlas Training Cloud Infrastructure and Hyperscale", "Compute Services Inc."} {
+		if !strings.Contains(text, s) {
+			t.Errorf("the PDF does not show %q whole", s)
+		}
+	}
+	if dir := os.Getenv("OFFTAKE_INVOICE_SAMPLES"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "long-names.pdf"), pdf, 0o644)
+	}
+}

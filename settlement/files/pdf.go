@@ -115,6 +115,18 @@ func (p *invoicePDF) fit(s string, w, size float64) {
 	}
 }
 
+// clip shortens text (already translated) with "..." until it fits in w
+// millimetres in the current font.
+func (p *invoicePDF) clip(text string, w float64) string {
+	if p.GetStringWidth(text) <= w {
+		return text
+	}
+	for len(text) > 0 && p.GetStringWidth(text+"...") > w {
+		text = text[:len(text)-1]
+	}
+	return text + "..."
+}
+
 // lineQty is a line's quantity for a reader: MWh with at least three
 // decimals, kW and months whole, every significant decimal kept.
 func lineQty(l settlement.Line) string {
@@ -147,6 +159,7 @@ func (p *invoicePDF) header() {
 	top := p.GetY()
 	p.color(accent)
 	p.font("B", 17)
+	p.fit(st.Seller.Name, contentW*0.58-2, 17)
 	p.CellFormat(contentW*0.58, 8, p.text(st.Seller.Name), "", 2, "L", false, 0, "")
 	p.color(muted)
 	p.font("", 8.5)
@@ -188,6 +201,7 @@ func (p *invoicePDF) header() {
 		p.CellFormat(w*0.32, 4.6, r[0], "", 0, "L", false, 0, "")
 		p.color(ink)
 		p.font("B", 8.5)
+		p.fit(r[1], w*0.68, 8.5)
 		p.CellFormat(w*0.68, 4.6, p.text(r[1]), "", 1, "R", false, 0, "")
 	}
 	p.SetY(math.Max(left, p.GetY()) + 3)
@@ -225,7 +239,9 @@ func (p *invoicePDF) parties() {
 		p.CellFormat(colW-4, 4.5, strings.ToUpper(heading), "", 2, "L", false, 0, "")
 		p.color(ink)
 		p.font("B", 10)
-		p.CellFormat(colW-4, 5, p.text(bold), "", 2, "L", false, 0, "")
+		for _, l := range p.SplitLines([]byte(p.text(bold)), colW-4) {
+			p.CellFormat(colW-4, 5, string(l), "", 2, "L", false, 0, "")
+		}
 		p.font("", 8.5)
 		for _, r := range rows {
 			if r == "" {
@@ -384,11 +400,7 @@ func (p *invoicePDF) totals() {
 		}
 		p.color(ink)
 		p.font(style, 9)
-		label := p.text(r.label)
-		for p.GetStringWidth(label) > labelW-2 && len(label) > 4 {
-			label = label[:len(label)-4] + "..."
-		}
-		p.CellFormat(labelW, 5.5, label, "", 0, "R", false, 0, "")
+		p.CellFormat(labelW, 5.5, p.clip(p.text(r.label), labelW-2), "", 0, "R", false, 0, "")
 		p.fit(r.amount, amountW-0.5, 9)
 		p.CellFormat(amountW, 5.5, p.text(r.amount), "", 1, "R", false, 0, "")
 	}
@@ -472,7 +484,7 @@ func (p *invoicePDF) footer() {
 	if !st.Final {
 		left = "DRAFT - " + left
 	}
-	p.CellFormat(contentW*0.8, 4, p.text(left), "", 0, "L", false, 0, "")
+	p.CellFormat(contentW*0.8, 4, p.clip(p.text(left), contentW*0.8-2), "", 0, "L", false, 0, "")
 	p.CellFormat(contentW*0.2, 4, fmt.Sprintf("Page %d of {nb}", p.PageNo()), "", 0, "R", false, 0, "")
 }
 

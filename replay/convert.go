@@ -47,6 +47,9 @@ var (
 	million     = decimal.NewFromInt(1_000_000)
 )
 
+// maxSplit is the longest value split into intervals: a day.
+const maxSplit = 24 * time.Hour
+
 // maxRows bounds one file: a year of 5-minute values of 20 meters.
 const maxRows = 2_200_000
 
@@ -324,6 +327,8 @@ func fitEnergy(site *contracts.Site, meter, file string, vs []value) ([]lined, s
 		place := fmt.Sprintf("%s:%d", file, v.line)
 		d := v.end.Sub(v.start)
 		switch {
+		case d > maxSplit:
+			errs = append(errs, &offtake.Error{Place: place, Msg: fmt.Sprintf("meter %s: a value of %s is longer than a day; offtake splits values of at most a day into intervals", meter, d), Hint: "replay interval data: hourly, 15-minute, 5-minute"})
 		case d >= step && d%step == 0:
 			if !v.start.Truncate(step).Equal(v.start) {
 				errs = append(errs, &offtake.Error{Place: place, Msg: fmt.Sprintf("meter %s: the value starts at %s, not on one of the site's %s intervals", meter, utc(v.start), step)})

@@ -18,11 +18,15 @@ var topics = stream.DefaultTopics()
 
 func portfolio(t *testing.T) *contracts.Portfolio {
 	t.Helper()
-	p, err := contracts.LoadFiles(os.DirFS("testdata"), "sites.yaml")
+	p, err := loadSites()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func loadSites() (*contracts.Portfolio, error) {
+	return contracts.LoadFiles(os.DirFS("testdata"), "sites.yaml")
 }
 
 func file(t *testing.T, name string) []byte {
@@ -329,6 +333,7 @@ func TestBadInput(t *testing.T) {
 		{"bad unit", Source{Format: CSV, Data: []byte(csvHead + "LOAD,2028-03-01T05:00:00Z,2028-03-01T05:15:00Z,1,kW\n")}, `f:2: unit: "kW" is not Wh, kWh or MWh`},
 		{"duplicate", Source{Format: CSV, Data: []byte(csvHead + "LOAD,2028-03-01T05:00:00Z,2028-03-01T05:15:00Z,1,kWh\nLOAD,2028-03-01T05:00:00Z,2028-03-01T05:15:00Z,2,kWh\n")}, `f:3: ny15 meter LOAD: [2028-03-01T05:00Z, 2028-03-01T05:15Z) overlaps`},
 		{"10 into 15 minutes", Source{Format: CSV, Data: []byte(csvHead + "LOAD,2028-03-01T05:00:00Z,2028-03-01T05:10:00Z,1,kWh\n")}, `f:2: meter LOAD: a 10m0s value cannot be fitted exactly to the site's 15m0s intervals`},
+		{"a value of 20 years", Source{Format: CSV, Data: []byte(csvHead + "LOAD,2008-03-01T05:00:00Z,2028-03-01T06:00:00Z,1,kWh\n")}, `f:2: meter LOAD: a value of 175321h0m0s is longer than a day`},
 		{"misaligned", Source{Format: CSV, Data: []byte(csvHead + "LOAD,2028-03-01T05:05:00Z,2028-03-01T05:20:00Z,1,kWh\n")}, `f:2: meter LOAD: the value starts at 2028-03-01T05:05Z, not on one of the site's 15m0s intervals`},
 		{"hour missing a quarter", Source{Site: "ny60", Format: CSV, Data: []byte(csvHead +
 			"LOAD60,2028-03-01T05:00:00Z,2028-03-01T05:15:00Z,1,kWh\nLOAD60,2028-03-01T05:15:00Z,2028-03-01T05:30:00Z,1,kWh\nLOAD60,2028-03-01T05:45:00Z,2028-03-01T06:00:00Z,1,kWh\n")},

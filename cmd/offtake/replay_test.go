@@ -101,3 +101,40 @@ func TestReplayEndToEnd(t *testing.T) {
 		t.Errorf("ledger verify: %+v", rep)
 	}
 }
+
+// Mistakes on the command line and in the files: exit 2, one clear line each.
+func TestReplayCLIBadInput(t *testing.T) {
+	sites := filepath.Join("..", "..", "replay", "testdata", "sites.yaml")
+	ercot := filepath.Join("..", "..", "replay", "testdata", "ercot_nbohr_hbwest_2023-11-05_2024-03-10.csv")
+	lmp := filepath.Join("..", "..", "replay", "testdata", "pjm_rto_da_hrl_lmps_2025_dst_days.csv")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay"}, "nothing to replay: give FILE arguments with --format, or --mapping FILE"},
+		{[]string{"replay", lmp}, "--format: say what the files are"},
+		{[]string{"replay", "--format", "pjm-lmp", "--speed", "10x", "--rate", "5/s", lmp}, "--speed and --rate: give one pace"},
+		{[]string{"replay", "--format", "pjm-lmp", "--speed", "fast", lmp}, `--speed: "fast" is not a speed like 3600x`},
+		{[]string{"replay", "--format", "pjm-lmp", "--rate", "-3/s", lmp}, `--rate: "-3/s" is not a rate like 500/s`},
+		{[]string{"replay", "--format", "pjm-lmp", "--site", "nowhere", lmp}, `site: "nowhere" is not a site of the contract files`},
+		{[]string{"replay", "--format", "pjm-lmp", "--scale", "x", lmp}, `--scale "x": give a positive decimal`},
+		{[]string{"replay", "--format", "pjm-lmp", "--period", "2025-13", lmp}, `--period: period "2025-13" is not a month`},
+		{[]string{"replay", "--mapping", "m.yaml", lmp}, "--mapping names the files and their formats"},
+		{[]string{"replay", "--format", "pjm-lmp", "no-such-file.csv"}, "no-such-file.csv: no such file"},
+		{[]string{"replay", "--site", "tx15", "--format", "ercot-hourly", "--node", "HUB=HB_WEST", ercot},
+			"ercot_nbohr_hbwest_2023-11-05_2024-03-10.csv:3: HOUR: 2023-11-05 is the fall-back day in America/Chicago"},
+	} {
+		args := append([]string{c.args[0], "--dry-run", "--contracts", sites}, c.args[1:]...)
+		code, _, stderr := runCLI(t, nil, args...)
+		if code != exitBadInput || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	// the same file, repaired on request: a dry run prints the summary and says what it repaired
+	code, stdout, stderr := runCLI(t, nil, "replay", "--dry-run", "--contracts", sites, "--site", "tx15", "--format", "ercot-hourly",
+		"--node", "HUB=HB_WEST", "--node", "NODE=NBOHR_RN", "--repair-merged-hour", ercot)
+	if code != exitOK || !strings.Contains(stdout, "replay: 0 readings and 94 prices") || !strings.Contains(stdout, "repaired the merged fall-back hour of 2023-11-05 (line 3)") ||
+		!strings.Contains(stdout, "warning: no prices for HENRY_HUB") || !strings.Contains(stdout, "dry run, nothing published") {
+		t.Errorf("repaired dry run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -153,7 +153,7 @@ function renderSite(s) {
       kpi("Export revenue", compactUSD(s.export_usd), s.export_usd_per_mwh ? "avg $" + num(s.export_usd_per_mwh).toFixed(2) + "/MWh" : "no exports"),
       kpi("Fuel cost", s.fuel_usd ? compactUSD(s.fuel_usd) : "—", s.fuel_usd_per_mmbtu ? s.fuel_index + " $" + num(s.fuel_usd_per_mmbtu).toFixed(2) + "/MMBtu" : "no gas index price"),
       kpi("Spark spread", s.spark_spread_usd ? compactUSD(s.spark_spread_usd) : "—", s.spark_spread_usd_per_mwh ? "$" + num(s.spark_spread_usd_per_mwh).toFixed(2) + " per net MWh" : "", cls(s.spark_spread_usd)),
-      kpi("MTM rest of month", compactUSD(s.mtm_usd), "vs forward curve", cls(s.mtm_usd)));
+      marked(s));
     const sold = num(s.sold_ppa_mwh), exp = num(s.export_mwh), tot = sold + exp || 1;
     const bar = el("div", "bar");
     const a = el("span", "bg-ppa"), b = el("span", "bg-export");
@@ -164,6 +164,18 @@ function renderSite(s) {
     const l2 = el("span"); l2.append(el("span", "dot bg-export"), document.createTextNode("exported " + (100 * exp / tot).toFixed(1) + "%"));
     lg.append(l1, l2);
     split.append(bar, lg);
+  }
+  if (!plant) {
+    let load = 0, plantMWh = 0, cost = 0;
+    for (const l of s.loads || []) { load += num(l.load_mwh); plantMWh += num(l.from_plant_mwh); cost += num(l.import_usd); }
+    const own = (state.report ? state.report.contracts : []).filter((c) => c.site === s.id);
+    let amount = 0;
+    for (const c of own) amount += num(c.amount_usd);
+    kpis.append(
+      kpi("Your load", compactMWh(load), "month to date"),
+      kpi("From the plant", compactMWh(plantMWh), load ? (100 * plantMWh / load).toFixed(1) + "% of your load" : ""),
+      kpi("PPA amount", compactUSD(amount), own.length + " contract" + (own.length === 1 ? "" : "s")),
+      kpi("Import cost", compactUSD(cost), "at the load node"));
   }
   const head = el("tr");
   for (const [t, c] of [["data center", ""], ["load MWh", "r"], ["hourly matched", "r"], ["import cost", "r"]]) head.append(el("td", "muted small " + c, t));
@@ -178,6 +190,16 @@ function renderSite(s) {
     tr.append(el("td", "", l.name), el("td", "r", fmtMWh(l.load_mwh, 0)), m, el("td", "r", fmtUSD(l.import_usd)));
     loads.append(tr);
   }
+}
+
+// marked is the mark-to-market tile: the site's contracts with a contracted
+// volume left this month, against the forward curve.
+function marked(s) {
+  const own = (state.report ? state.report.contracts : []).filter((c) => c.site === s.id && c.mtm);
+  if (!own.length) return kpi("MTM rest of month", "—", "no contracted volume left");
+  let rest = 0;
+  for (const c of own) rest += num(c.mtm.remaining_mwh);
+  return kpi("MTM rest of month", compactUSD(s.mtm_usd), compactMWh(rest) + " vs forward curve", cls(s.mtm_usd));
 }
 
 // ---------- chart ----------

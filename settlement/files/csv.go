@@ -44,18 +44,28 @@ var IntervalsHeader = []string{"start", "end", "local_start", "band", "mwh", "us
 // band, energy, price, the exact amount, the reading quality and, for a
 // prior-period correction, the period it corrects.
 func IntervalsCSV(st *settlement.Statement) ([]byte, error) {
-	rows := make([][]string, 0, len(st.Intervals)+1)
-	rows = append(rows, IntervalsHeader)
+	var buf bytes.Buffer
+	buf.Grow(120 * (len(st.Intervals) + 1))
+	w := csv.NewWriter(&buf)
+	if err := w.Write(IntervalsHeader); err != nil {
+		return nil, err
+	}
 	loc := st.Site.Location
 	if loc == nil {
 		loc = time.UTC
 	}
+	row := make([]string, len(IntervalsHeader))
 	for _, r := range st.Intervals {
-		rows = append(rows, []string{r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339),
-			r.Start.In(loc).Format(time.RFC3339), r.Band, fixed(r.MWh, 6), rate(r.USDPerMWh), fixed(r.AmountUSD, 2),
-			r.Quality, r.Of})
+		row[0], row[1] = r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339)
+		row[2], row[3] = r.Start.In(loc).Format(time.RFC3339), r.Band
+		row[4], row[5], row[6] = fixed(r.MWh, 6), rate(r.USDPerMWh), fixed(r.AmountUSD, 2)
+		row[7], row[8] = r.Quality, r.Of
+		if err := w.Write(row); err != nil {
+			return nil, err
+		}
 	}
-	return writeCSV(rows)
+	w.Flush()
+	return buf.Bytes(), w.Error()
 }
 
 func writeCSV(rows [][]string) ([]byte, error) {

@@ -22,8 +22,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/settlement"
@@ -57,35 +59,50 @@ var formats = []format{
 // Write writes each statement's files under dir and returns what it wrote.
 // Each counterparty's folder holds only its own invoices; its manifest is
 // written after every invoice in it, and lists every file in the folder.
+// Statements are encoded and written in parallel (one per CPU); the bytes do
+// not depend on it.
 func Write(dir string, statements []settlement.Statement) ([]Written, error) {
-	var out []Written
-	last := map[string]int{} // folder → index in out of its last invoice
+	seen := map[string]bool{}
 	for i := range statements {
 		st := &statements[i]
 		if err := check(st); err != nil {
-			return out, fmt.Errorf("invoice %s: %w", st.InvoiceID, err)
+			return nil, fmt.Errorf("invoice %s: %w", st.InvoiceID, err)
 		}
-		rel := filepath.Join(st.Period.String(), st.Buyer.ID)
-		if err := os.MkdirAll(filepath.Join(dir, rel), 0o755); err != nil {
-			return out, fmt.Errorf("invoices: %w", err)
+		if seen[st.InvoiceID] {
+			return nil, fmt.Errorf("invoice %s: twice in one run", st.InvoiceID)
 		}
-		w := Written{Counterparty: st.Buyer.ID, InvoiceID: st.InvoiceID}
-		for _, f := range formats {
-			data, err := f.encode(st)
-			if err != nil {
-				return out, fmt.Errorf("invoice %s%s: %w", st.InvoiceID, f.suffix, err)
+		seen[st.InvoiceID] = true
+	}
+	results := make([]written, len(statements))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(statements)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				results[i] = writeStatement(dir, &statements[i])
 			}
-			name := filepath.Join(rel, st.InvoiceID+f.suffix)
-			if err := writeFile(filepath.Join(dir, name), data); err != nil {
-				return out, err
-			}
-			w.Files = append(w.Files, name)
+		}()
+	}
+	for i := range statements {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+
+	var out []Written
+	last := map[string]int{}    // folder → index in out of its last invoice
+	sums := map[string]string{} // path → SHA-256 of what this call wrote there
+	for _, r := range results {
+		if r.err != nil {
+			return out, r.err
 		}
-		if err := removeDraft(filepath.Join(dir, rel), st); err != nil {
-			return out, err
+		for path, sum := range r.sums {
+			sums[path] = sum
 		}
-		out = append(out, w)
-		last[rel] = len(out) - 1
+		out = append(out, r.Written)
+		last[filepath.Dir(r.Files[0])] = len(out) - 1
 	}
 	folders := make([]string, 0, len(last))
 	for rel := range last {
@@ -93,7 +110,7 @@ func Write(dir string, statements []settlement.Statement) ([]Written, error) {
 	}
 	sort.Strings(folders)
 	for _, rel := range folders {
-		data, err := manifest(filepath.Join(dir, rel))
+		data, err := manifest(filepath.Join(dir, rel), sums)
 		if err != nil {
 			return out, err
 		}
@@ -104,6 +121,40 @@ func Write(dir string, statements []settlement.Statement) ([]Written, error) {
 		out[last[rel]].Files = append(out[last[rel]].Files, name)
 	}
 	return out, nil
+}
+
+// written is what writeStatement did.
+type written struct {
+	Written
+	sums map[string]string // path → SHA-256 of the bytes written there
+	err  error
+}
+
+// writeStatement writes one statement's files into its counterparty's folder.
+func writeStatement(dir string, st *settlement.Statement) written {
+	rel := filepath.Join(st.Period.String(), st.Buyer.ID)
+	w := written{Written: Written{Counterparty: st.Buyer.ID, InvoiceID: st.InvoiceID}, sums: map[string]string{}}
+	if err := os.MkdirAll(filepath.Join(dir, rel), 0o755); err != nil {
+		w.err = fmt.Errorf("invoices: %w", err)
+		return w
+	}
+	for _, f := range formats {
+		data, err := f.encode(st)
+		if err != nil {
+			w.err = fmt.Errorf("invoice %s%s: %w", st.InvoiceID, f.suffix, err)
+			return w
+		}
+		name := filepath.Join(rel, st.InvoiceID+f.suffix)
+		if err := writeFile(filepath.Join(dir, name), data); err != nil {
+			w.err = err
+			return w
+		}
+		sum := sha256.Sum256(data)
+		w.sums[filepath.Join(dir, name)] = hex.EncodeToString(sum[:])
+		w.Files = append(w.Files, name)
+	}
+	w.err = removeDraft(filepath.Join(dir, rel), st)
+	return w
 }
 
 // removeDraft deletes the files of a final invoice's draft, written by a
@@ -128,7 +179,8 @@ func removeDraft(folder string, st *settlement.Statement) error {
 
 // manifest lists every regular file of folder (but itself and half-written
 // files) with its SHA-256, in name order, in the format of `sha256sum -c`.
-func manifest(folder string) ([]byte, error) {
+// Files this run wrote are not read back: known holds their sums.
+func manifest(folder string, known map[string]string) ([]byte, error) {
 	entries, err := os.ReadDir(folder)
 	if err != nil {
 		return nil, fmt.Errorf("invoices: manifest: %w", err)
@@ -139,12 +191,16 @@ func manifest(folder string) ([]byte, error) {
 		if !e.Type().IsRegular() || name == Manifest || strings.HasSuffix(name, ".tmp") {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(folder, name))
-		if err != nil {
-			return nil, fmt.Errorf("invoices: manifest: %w", err)
+		sum, ok := known[filepath.Join(folder, name)]
+		if !ok {
+			data, err := os.ReadFile(filepath.Join(folder, name))
+			if err != nil {
+				return nil, fmt.Errorf("invoices: manifest: %w", err)
+			}
+			s := sha256.Sum256(data)
+			sum = hex.EncodeToString(s[:])
 		}
-		sum := sha256.Sum256(data)
-		fmt.Fprintf(&buf, "%s  %s\n", hex.EncodeToString(sum[:]), name)
+		fmt.Fprintf(&buf, "%s  %s\n", sum, name)
 	}
 	return buf.Bytes(), nil
 }
@@ -194,19 +250,24 @@ func check(st *settlement.Statement) error {
 // fixed writes d with at least min decimals and every significant decimal
 // it has, so nothing is rounded away (trailing zeros past min are dropped).
 func fixed(d decimal.Decimal, min int32) string {
-	s := d.StringFixed(max(min, -d.Exponent()))
-	if dot := strings.IndexByte(s, '.'); dot >= 0 {
-		keep := dot + 1 + int(min)
-		if min == 0 {
-			keep = dot
-		}
-		end := len(s)
-		for end > keep && (s[end-1] == '0' || (end-1 == dot)) {
-			end--
-		}
-		s = s[:end]
+	return trimZeros(d.StringFixed(max(min, -d.Exponent())), min)
+}
+
+// trimZeros drops trailing zeros past min decimals.
+func trimZeros(s string, min int32) string {
+	dot := strings.IndexByte(s, '.')
+	if dot < 0 {
+		return s
 	}
-	return s
+	keep := dot + 1 + int(min)
+	if min == 0 {
+		keep = dot
+	}
+	end := len(s)
+	for end > keep && (s[end-1] == '0' || end-1 == dot) {
+		end--
+	}
+	return s[:end]
 }
 
 // rate writes a price with at least two decimals and all the ones it has.

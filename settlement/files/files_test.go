@@ -721,3 +721,23 @@ func TestPDFLongNames(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(dir, "long-names.pdf"), pdf, 0o644)
 	}
 }
+
+// TestWriteRefuses: a statement whose totals are not the sums of its lines,
+// or an invoice id given twice, writes nothing.
+func TestWriteRefuses(t *testing.T) {
+	sts := fixture(t)
+	bad := sts[0]
+	bad.TotalUSD = bad.TotalUSD.Add(d("0.01"))
+	for name, in := range map[string][]settlement.Statement{
+		"total": {sts[1], bad},
+		"twice": {sts[1], sts[1]},
+	} {
+		dir := t.TempDir()
+		if _, err := files.Write(dir, in); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+		if got := tree(t, dir); len(got) != 0 {
+			t.Errorf("%s: wrote %d files", name, len(got))
+		}
+	}
+}

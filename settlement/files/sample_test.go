@@ -2,8 +2,10 @@ package files_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/offtake/offtake/settlement"
 	"github.com/offtake/offtake/settlement/files"
 )
 
@@ -15,7 +17,10 @@ func TestWriteSamples(t *testing.T) {
 	if dir == "" {
 		t.Skip("OFFTAKE_INVOICE_SAMPLES is not set")
 	}
-	if _, err := files.Write(dir, append(fixture(t), empty(t))); err != nil {
+	if _, err := files.Write(dir, fixture(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.Write(filepath.Join(dir, "empty"), []settlement.Statement{empty(t)}); err != nil {
 		t.Fatal(err)
 	}
 }

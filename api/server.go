@@ -5,11 +5,11 @@
 // what it may read depends on the token's role.
 //
 // The engine tells the server what it booked through Publish, called once a
-// batch is committed: the chart's points come from the results at once, and
-// the positions are recomputed from the ledger (so they always reconcile
-// with it) and pushed to every client within the moment a query takes. The
-// server also polls the ledger's latest batch id, so it follows engines
-// running in other processes too.
+// batch is committed: the chart's points and the positions (positions.Live:
+// the results posted and added to the ledger totals, no database round trip)
+// go out at once, then the positions are recomputed from the ledger so they
+// always reconcile with it. The server also polls the ledger's latest batch
+// id, so it follows engines running in other processes too.
 package api
 
 import (
@@ -73,12 +73,15 @@ type Server struct {
 
 	refresh chan struct{} // cap 1: a pending refresh of the live positions
 
+	tracker atomic.Pointer[positions.Live] // the live period's inputs, kept current by Publish between reloads
+
 	mu      sync.Mutex
 	live    *positions.Report // the latest period's positions, as last computed
 	period  contracts.Period
 	version int64 // the ledger batch the live positions were computed at
 	ledger  error // the last refresh's error, for /readyz
 
+	dirty        atomic.Bool // Publish added results the pushed positions do not show yet
 	engineReady  atomic.Bool
 	engineReason atomic.Value // string
 }
@@ -138,6 +141,9 @@ func (s *Server) Publish(results []matching.Result) {
 	}
 	s.series.Add(points...)
 	s.hub.points(points)
+	if t := s.tracker.Load(); t != nil && t.Add(results) {
+		s.dirty.Store(true)
+	}
 	s.kick()
 }
 
@@ -205,6 +211,15 @@ func (s *Server) Run(ctx context.Context) {
 			s.hub.closeAll()
 			return
 		case <-s.refresh:
+			if t := s.tracker.Load(); t != nil && s.dirty.Swap(false) {
+				// First the positions from the results just booked (no
+				// database round trip), then the same from the ledger.
+				rep := t.Report()
+				s.mu.Lock()
+				s.live = rep
+				s.mu.Unlock()
+				s.hub.positions(rep)
+			}
 			s.reload(ctx, false)
 		case <-tick:
 			v, err := s.src.Version(ctx)
@@ -251,10 +266,16 @@ func (s *Server) reload(ctx context.Context, points bool) {
 		s.mu.Unlock()
 		return
 	}
-	rep, err := s.src.Report(ctx, period)
+	in, err := s.src.Inputs(ctx, period)
 	if err != nil {
 		s.setLedgerErr(err)
 		return
+	}
+	rep := positions.Build(s.p, period, in)
+	if t := s.tracker.Load(); t != nil {
+		t.Reset(period, in)
+	} else {
+		s.tracker.Store(positions.NewLive(s.p, period, in))
 	}
 	if points {
 		for _, site := range s.p.Sites {

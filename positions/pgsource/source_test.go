@@ -2,6 +2,7 @@ package pgsource_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"testing"
 	"time"
@@ -300,4 +301,70 @@ func TestSeries(t *testing.T) {
 		t.Errorf("latest period %v %v %v", period, ok, err)
 	}
 	var _ positions.Point = pts[0]
+}
+
+// Live, fed the engine's results as they are booked, says what the ledger
+// says: the same report, to the last digit, as reading the ledger afresh.
+func TestLiveEqualsTheLedger(t *testing.T) {
+	ctx := context.Background()
+	for _, file := range []string{"coyote-flats.yaml", "term-sheet.yaml"} {
+		t.Run(file, func(t *testing.T) {
+			url := pgserver.NewTestDatabase(t)
+			if _, err := migrations.Apply(ctx, url, nil); err != nil {
+				t.Fatal(err)
+			}
+			store, err := postgres.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			p, err := contracts.LoadFiles(examples.Files, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			site := &p.Sites[0]
+			from, to := march.Bounds(site.Location)
+			extra := append(positionstest.GasPrices(site, march, 3, "HENRY_HUB", "3.10"),
+				matching.Price{Node: site.GeneratorNode, Market: "FWD", Start: from, End: to, USDPerMWh: decimal.RequireFromString("39.75")})
+			e, err := positionstest.New(ctx, store, p, site.ID, march, 3, 9, extra...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.StepHours(ctx, 20); err != nil {
+				t.Fatal(err)
+			}
+			src := pgsource.New(store.Pool(), p, pgsource.Options{})
+			in, err := src.Inputs(ctx, march)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := positions.NewLive(p, march, in)
+			e.OnBatch = func(res []matching.Result) {
+				if !live.Add(res) {
+					t.Fatal("results outside March")
+				}
+			}
+			for e.Fed() < e.Readings() {
+				if _, err := e.StepHours(ctx, 7); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := e.Reading(5)
+			r.Version++
+			r.Energy += 1_234_567
+			if _, err := e.Correct(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			want, err := src.Report(ctx, march)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := live.Report()
+			wj, _ := json.Marshal(want)
+			gj, _ := json.Marshal(got)
+			if string(wj) != string(gj) {
+				t.Errorf("live and ledger differ:\nlive   %s\nledger %s", gj, wj)
+			}
+		})
+	}
 }

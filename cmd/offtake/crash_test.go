@@ -76,13 +76,16 @@ func TestStreamGuarantees(t *testing.T) {
 		url := f.database(t)
 		a := f.start(t, url, "pair", "a")
 		b := f.start(t, url, "pair", "b")
-		f.waitProgress(t, url, "pair", f.readingMsgs/4, a, b)
+		f.waitProgress(t, url, "pair", f.readingMsgs/5, a, b)
 		b.stop(t) // SIGTERM: books what it holds and exits 0
 		if !strings.Contains(b.output(), "run: ") {
 			t.Fatalf("b stopped without its summary:\n%s", b.output())
 		}
-		f.waitProgress(t, url, "pair", f.readingMsgs/2, a)
+		f.waitProgress(t, url, "pair", f.readingMsgs/3, a)
 		b = f.start(t, url, "pair", "b-again")
+		// Wait until the group has given b-again its share before waiting
+		// for the end: with a fast ledger, a may finish the rest first.
+		b.waitOutput(t, `partitions="[`+f.messy.Consumption+`/`)
 		f.waitDone(t, url, "pair", a, b)
 		a.stop(t)
 		b.stop(t)
@@ -369,6 +372,18 @@ func (p *engineProcess) exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// waitOutput waits until the process has printed text.
+func (p *engineProcess) waitOutput(t *testing.T, text string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(p.output(), text) {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("%s did not print %q:\n%s", p.name, text, p.output())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

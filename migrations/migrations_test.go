@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/offtake/offtake/ledger"
 	"github.com/offtake/offtake/migrations"
 	"github.com/offtake/offtake/pgserver"
+	"github.com/pressly/goose/v3"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgserver.Main(m)) }
@@ -286,5 +288,74 @@ func TestRoles(t *testing.T) {
 	var roles int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname IN ('offtake_writer', 'offtake_reader', 'offtake_settlement') AND NOT rolcanlogin`).Scan(&roles); err != nil || roles != 3 {
 		t.Errorf("%d NOLOGIN offtake roles (%v), want 3", roles, err)
+	}
+}
+
+// A database migrated to 00001 with a booked batch upgrades in place: the
+// journal moves into its partitions whole, each period gets its row, the
+// stored offsets seed their history, and the moved rows are as immutable as
+// new ones.
+func TestUpgradeKeepsTheJournal(t *testing.T) {
+	ctx := ctxFor(t)
+	url := pgserver.NewTestDatabase(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS(), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		`INSERT INTO accounts (id, party, kind, unit) VALUES ('plant:energy', 'plant', 'energy', 'MWh'), ('dc:energy', 'dc', 'energy', 'MWh')`,
+		`INSERT INTO batches (id, source, transfers) VALUES (1, 'engine', 2)`,
+		`INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision, readings)
+		 VALUES ('00000000-0000-8000-8000-000000000001', 1, 'plant:energy', 'dc:energy', 'MWh', 2.5, 'delivery', 's', '2028-01-31T23:45:00Z', '2028-02-01T00:00:00Z', '2028-01', 1, '[{"meter": "M", "version": 1, "quality": "actual"}]'),
+		        ('00000000-0000-8000-8000-000000000002', 1, 'plant:energy', 'dc:energy', 'MWh', 1.25, 'delivery', 's', '2028-02-01T06:00:00Z', '2028-02-01T06:15:00Z', '2028-02', 1, NULL)`,
+		`UPDATE accounts SET balance = CASE id WHEN 'dc:energy' THEN 3.75 ELSE -3.75 END`,
+		`INSERT INTO consumer_offsets (consumer, topic, partition, next_offset, batch_id) VALUES ('engine', 'offtake.generation', 0, 42, 1)`,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	applied, err := migrations.Apply(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) == 0 || applied[0] != "00002_ledger_locks.sql" {
+		t.Fatalf("applied %v, want 00002_ledger_locks.sql first", applied)
+	}
+	var jan, feb, periods, history int
+	var readings string
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM transfers_2028_01), (SELECT count(*) FROM transfers_2028_02),
+		(SELECT count(*) FROM periods WHERE finalized_at IS NULL), (SELECT count(*) FROM consumer_offset_history WHERE next_offset = 42),
+		(SELECT readings::text FROM transfers WHERE amount = 2.5)`).Scan(&jan, &feb, &periods, &history, &readings); err != nil {
+		t.Fatal(err)
+	}
+	if jan != 1 || feb != 1 || periods != 2 || history != 1 || !strings.Contains(readings, `"meter": "M"`) {
+		t.Errorf("after the upgrade: %d rows in 2028-01, %d in 2028-02, %d open periods, %d offsets in history, readings %s; want 1, 1, 2, 1 and the readings kept",
+			jan, feb, periods, history, readings)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM transfers WHERE amount = 2.5`); err == nil {
+		t.Error("a moved transfer could be deleted")
+	}
+	if _, err := conn.Exec(ctx, `SELECT ledger_finalize_period('2028-01', 'finance')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO transfers (id, batch_id, debit_account, credit_account, unit, amount, leg, site, interval_start, interval_end, period, revision)
+		VALUES ('00000000-0000-8000-8000-000000000003', 1, 'plant:energy', 'dc:energy', 'MWh', 1, 'delivery', 's', '2028-01-31T23:30:00Z', '2028-01-31T23:45:00Z', '2028-01', 1)`); err == nil ||
+		!strings.Contains(err.Error(), "period_2028_01_is_finalized") {
+		t.Errorf("insert into the finalized, upgraded period: err = %v, want the finalized period's refusal", err)
 	}
 }

@@ -213,13 +213,13 @@ func parsePJMLMP(src *Source) (parsed, error) {
 	if old > 0 {
 		out.notes = append(out.notes, fmt.Sprintf("%s: %d superseded rows (row_is_current False) left out", src.File, old))
 	}
-	out.rows = keepSeries(out.rows, src.Nodes, src.Node)
+	out.rows = keepSeries(out.rows, src.Nodes)
 	return out, errs.Err()
 }
 
 // keepSeries keeps, when the source maps series by name, only the rows of
 // the series it maps (a 12-hub file replayed for one hub).
-func keepSeries(rows []row, byName map[string]string, _ string) []row {
+func keepSeries(rows []row, byName map[string]string) []row {
 	if len(byName) == 0 {
 		return rows
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -52,6 +53,7 @@ func replayCommand() *cli.Command {
 			&cli.StringFlag{Name: "speed", Usage: "pace by data time: 3600x publishes one hour of intervals per second (default: full speed)", EnvVars: env("speed")},
 			&cli.StringFlag{Name: "rate", Usage: "pace by messages: 500/s (default: full speed)", EnvVars: env("rate")},
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the files and print the summary; publish nothing", EnvVars: env("dry-run")},
+			outputFlag(),
 			&cli.IntFlag{Name: "partitions", Usage: "partitions of topics it creates", Value: 4, EnvVars: env("partitions")},
 		}, topicFlags()...),
 		Action: replayAction,
@@ -79,15 +81,25 @@ func replayAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
 	t := topics(c)
 	plan, err := replay.Build(p, t, sources)
 	if err != nil {
 		return err
 	}
-	printReplaySummary(c.App.Writer, plan, t)
 	if c.Bool("dry-run") {
+		if format == "json" {
+			return printReplayJSON(c.App.Writer, plan, 0)
+		}
+		printReplaySummary(c.App.Writer, plan)
 		fmt.Fprintln(c.App.Writer, "replay: dry run, nothing published")
 		return nil
+	}
+	if format == "table" {
+		printReplaySummary(c.App.Writer, plan)
 	}
 	if err := stream.EnsureTopics(c.Context, brokers(c), t, c.Int("partitions")); err != nil {
 		return err
@@ -100,6 +112,9 @@ func replayAction(c *cli.Context) error {
 	err = replay.Publish(c.Context, pub, plan, pace, func(done int, _ time.Time) { bar.update(done, total) })
 	if err != nil {
 		return err
+	}
+	if format == "json" {
+		return printReplayJSON(c.App.Writer, plan, total)
 	}
 	fmt.Fprintf(c.App.Writer, "replay: published %d messages to %s in %s\n", total, strings.Join(brokers(c), ","), time.Since(began).Round(time.Millisecond))
 	return nil
@@ -218,7 +233,31 @@ func replayWindow(c *cli.Context) (from, to contracts.Date, err error) {
 	return from, to, nil
 }
 
-func printReplaySummary(w io.Writer, plan *replay.Plan, t stream.Topics) {
+// replayJSON is the summary for machines (--output json).
+type replayJSON struct {
+	Readings      int            `json:"readings"`
+	Prices        int            `json:"prices"`
+	ByTopic       map[string]int `json:"messages_by_topic"`
+	First         string         `json:"first_interval_start"`
+	Last          string         `json:"last_interval_end"`
+	Rounded       int            `json:"values_rounded_to_wh"`
+	Notes         []string       `json:"notes"`
+	MissingPrices []string       `json:"missing_price_nodes"`
+	Published     int            `json:"published"`
+}
+
+func printReplayJSON(w io.Writer, plan *replay.Plan, published int) error {
+	s := plan.Summary
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(replayJSON{
+		Readings: s.Readings, Prices: s.Prices, ByTopic: s.ByTopic,
+		First: s.First.UTC().Format(time.RFC3339), Last: s.Last.UTC().Format(time.RFC3339),
+		Rounded: s.Rounded, Notes: append([]string{}, s.Notes...), MissingPrices: append([]string{}, s.MissingPrices...), Published: published,
+	})
+}
+
+func printReplaySummary(w io.Writer, plan *replay.Plan) {
 	s := plan.Summary
 	fmt.Fprintf(w, "replay: %d readings and %d prices, intervals from %s to %s\n", s.Readings, s.Prices,
 		s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339))

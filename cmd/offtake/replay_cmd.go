@@ -278,3 +278,22 @@ func printReplaySummary(w io.Writer, plan *replay.Plan) {
 		fmt.Fprintf(w, "  warning: no prices for %s, which the site needs: its intervals close only when they arrive (replay them too)\n", n)
 	}
 }
+
+// exampleFlag chooses an example built from real data, for `offtake demo
+// --example NAME` (see replay.Examples).
+func exampleFlag() cli.Flag {
+	return &cli.StringFlag{Name: "example", Usage: "run an example built from real data instead of the simulation: " + strings.Join(replay.Examples(), ", "), EnvVars: env("example")}
+}
+
+// replayedExample is an example built from real data, as the demo runs it:
+// its contract file (in examples.Files), portfolio, billing period, and its
+// replayed messages as a simulation (prices, then readings, each in interval
+// order), so withBadMessages and the rest of the demo apply unchanged.
+func replayedExample(name string, t stream.Topics) (file string, p *contracts.Portfolio, sim simulation, period contracts.Period, err error) {
+	file, p, plan, period, err := replay.Example(name, t)
+	if err != nil {
+		return "", nil, sim, period, err
+	}
+	sim.prices, sim.readings = plan.Split(t)
+	return file, p, sim, period, nil
+}

@@ -138,3 +138,17 @@ func TestReplayCLIBadInput(t *testing.T) {
 		t.Errorf("repaired dry run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+func TestReplayedExample(t *testing.T) {
+	tp := stream.DefaultTopics()
+	file, p, sim, period, err := replayedExample("pjm-2025", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if file != "pjm-2025.yaml" || len(p.Sites) != 1 || period != (contracts.Period{Year: 2025, Month: 7}) || len(sim.prices) != 744 || len(sim.readings) != 5952 {
+		t.Errorf("%s: %d sites, %s, %d prices, %d readings", file, len(p.Sites), period, len(sim.prices), len(sim.readings))
+	}
+	if _, _, _, _, err := replayedExample("nope", tp); err == nil || !strings.Contains(err.Error(), `--example: "nope" is not an example (one of pjm-2025)`) {
+		t.Errorf("unknown example: %v", err)
+	}
+}

@@ -37,7 +37,7 @@ var march = contracts.Period{Year: 2028, Month: time.March}
 // fixture is a real engine booking into a real ledger, with the API server
 // following it through Publish.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	store *postgres.Store
 	p     *contracts.Portfolio
 	eng   *positionstest.Engine
@@ -45,7 +45,12 @@ type fixture struct {
 	http  *httptest.Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
+	return newFixtureDays(t, 4)
+}
+
+// newFixtureDays is newFixture with days of readings ready to feed.
+func newFixtureDays(t testing.TB, days int) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -72,7 +77,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	site := &p.Sites[0]
-	eng, err := positionstest.New(ctx, store, p, site.ID, march, 4, 11, positionstest.GasPrices(site, march, 4, "HENRY_HUB", "2.95")...)
+	eng, err := positionstest.New(ctx, store, p, site.ID, march, days, 11, positionstest.GasPrices(site, march, days, "HENRY_HUB", "2.95")...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,8 +241,40 @@ func (s *Server) positions(w http.ResponseWriter, r *http.Request, id Identity) 
 		fail(w, http.StatusServiceUnavailable, "the ledger cannot be read just now")
 		return
 	}
+	if site == "" && contract == "" {
+		// The common request, from every client after every change: the
+		// body is encoded once per report and scope, not once per client.
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(s.encoded(rep, id))
+		return
+	}
 	writeJSON(w, http.StatusOK, scopeReport(rep, id).Only(site, contract))
 }
+
+// encoded is the JSON of what id may see of rep, cached for the latest
+// report (a new report drops the cache).
+func (s *Server) encoded(rep *positions.Report, id Identity) []byte {
+	key := string(id.Role) + ":" + id.Party
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cacheFor != rep {
+		s.cacheFor, s.cache = rep, map[string][]byte{}
+	}
+	if b, ok := s.cache[key]; ok {
+		return b
+	}
+	b, _ := json.MarshalIndent(scopeReport(rep, id), "", "  ")
+	b = append(b, '\n')
+	if len(s.cache) < maxCachedScopes {
+		s.cache[key] = b
+	}
+	return b
+}
+
+// maxCachedScopes bounds the encoded-report cache (one entry per role and
+// counterparty).
+const maxCachedScopes = 1024
 
 func (s *Server) contract(w http.ResponseWriter, r *http.Request, id Identity) {
 	name := r.PathValue("contract")

@@ -42,6 +42,12 @@ type Config struct {
 	// PollEvery is how often the server looks for batches other processes
 	// booked (default 1 s; negative: never, rely on Publish alone).
 	PollEvery time.Duration
+	// ReconcileEvery is the least time between two recomputations of the
+	// positions from the ledger while Publish keeps them current from the
+	// engine's results (default 5 s): the ledger's own figures replace the
+	// live ones at least this often, and reading a month of transfers does
+	// not compete with every batch the engine commits.
+	ReconcileEvery time.Duration
 	// WaitForEngine makes /readyz fail until SetReady(true): set it when
 	// an engine runs in the process.
 	WaitForEngine bool
@@ -81,6 +87,11 @@ type Server struct {
 	version int64 // the ledger batch the live positions were computed at
 	ledger  error // the last refresh's error, for /readyz
 
+	cacheMu  sync.Mutex
+	cacheFor *positions.Report
+	cache    map[string][]byte // encoded positions by scope, for cacheFor
+
+	published    atomic.Bool // Publish was called since the last poll
 	dirty        atomic.Bool // Publish added results the pushed positions do not show yet
 	engineReady  atomic.Bool
 	engineReason atomic.Value // string
@@ -93,6 +104,9 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if cfg.PollEvery == 0 {
 		cfg.PollEvery = time.Second
+	}
+	if cfg.ReconcileEvery == 0 {
+		cfg.ReconcileEvery = 5 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -141,6 +155,7 @@ func (s *Server) Publish(results []matching.Result) {
 	}
 	s.series.Add(points...)
 	s.hub.points(points)
+	s.published.Store(true)
 	if t := s.tracker.Load(); t != nil && t.Add(results) {
 		s.dirty.Store(true)
 	}
@@ -199,11 +214,21 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 // changes (checked every PollEvery).
 func (s *Server) Run(ctx context.Context) {
 	s.reload(ctx, true)
-	var tick <-chan time.Time
+	last := time.Now()
+	var tick, timerC <-chan time.Time
 	if s.cfg.PollEvery > 0 {
 		t := time.NewTicker(s.cfg.PollEvery)
 		defer t.Stop()
 		tick = t.C
+	}
+	var timer *time.Timer
+	reconcile := func(points bool) {
+		s.reload(ctx, points)
+		last = time.Now()
+		if timer != nil {
+			timer.Stop()
+		}
+		timerC = nil
 	}
 	for {
 		select {
@@ -212,16 +237,29 @@ func (s *Server) Run(ctx context.Context) {
 			return
 		case <-s.refresh:
 			if t := s.tracker.Load(); t != nil && s.dirty.Swap(false) {
-				// First the positions from the results just booked (no
-				// database round trip), then the same from the ledger.
+				// The positions from the results just booked, with no
+				// database round trip; the ledger's own figures follow
+				// within ReconcileEvery.
 				rep := t.Report()
 				s.mu.Lock()
 				s.live = rep
 				s.mu.Unlock()
 				s.hub.positions(rep)
+				if wait := s.cfg.ReconcileEvery - time.Since(last); wait > 0 {
+					if timerC == nil {
+						timer = time.NewTimer(wait)
+						timerC = timer.C
+					}
+					continue
+				}
 			}
-			s.reload(ctx, false)
+			reconcile(false)
+		case <-timerC:
+			reconcile(false)
 		case <-tick:
+			if s.published.Swap(false) || timerC != nil {
+				continue // this process's engine booked: Publish covered it
+			}
 			v, err := s.src.Version(ctx)
 			if err != nil {
 				s.setLedgerErr(err)
@@ -231,7 +269,7 @@ func (s *Server) Run(ctx context.Context) {
 			changed := v != s.version || s.ledger != nil
 			s.mu.Unlock()
 			if changed {
-				s.reload(ctx, true) // another process booked: its points are only in the ledger
+				reconcile(true) // another process booked: its points are only in the ledger
 			}
 		}
 	}

@@ -17,7 +17,7 @@ import (
 
 // A mapping file says which files to replay and how, in YAML:
 //
-//	site: pjm-solar-dc          # the site of every file (default: the only one)
+//	site: laurel-run            # the site of every file (default: the only one)
 //	from: 2025-07-01            # optional window, local dates in the site's zone
 //	to: 2025-08-01
 //	files:

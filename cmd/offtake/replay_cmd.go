@@ -28,7 +28,7 @@ func replayCommand() *cli.Command {
 			"prices first at each instant. Every file is checked whole first: a mistake names file:line and\n" +
 			"nothing is published. Formats: " + strings.Join(formatNames(), ", ") + ".\n\n" +
 			"Examples:\n" +
-			"  offtake replay --site pjm-solar-dc --format pjm-load --meter DC-LOAD --scale 0.002 hrl_load_metered.csv\n" +
+			"  offtake replay --site laurel-run --format pjm-load --meter DC-LOAD --scale 0.002 hrl_load_metered.csv\n" +
 			"  offtake replay --format pjm-lmp --node 'WESTERN HUB=PJM_WESTERN_HUB' --speed 3600x rt_hrl_lmps.csv\n" +
 			"  offtake replay --mapping replay.yaml --period 2025-07 --rate 500/s",
 		Flags: append([]cli.Flag{

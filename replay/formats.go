@@ -659,14 +659,14 @@ func parseEIAGas(src *Source, site *contracts.Site) (parsed, error) {
 		out.notes = append(out.notes, fmt.Sprintf("%s: %d row(s) with no price left out: %s", src.File, len(skipped), strings.Join(skipped, ", ")))
 	}
 	if src.FillDays && len(errs) == 0 {
-		out.rows, out.notes = fillDays(src.File, out.rows, loc, out.notes)
+		out.rows, out.notes = fillDays(src.File, out.rows, loc, out.notes, func(r row) bool { return inWindow(src, site, r.start, r.end) })
 	}
 	return out, errs.Err()
 }
 
 // fillDays gives each day with no row (weekends, holidays) the price of the
 // latest earlier trading day, so every operating day has its own price.
-func fillDays(file string, rows []row, loc *time.Location, notes []string) ([]row, []string) {
+func fillDays(file string, rows []row, loc *time.Location, notes []string, counted func(row) bool) ([]row, []string) {
 	var out []row
 	filled := 0
 	for i, r := range rows {
@@ -680,7 +680,9 @@ func fillDays(file string, rows []row, loc *time.Location, notes []string) ([]ro
 			f := r
 			f.start, f.end = day.UTC(), day.AddDate(0, 0, 1).UTC()
 			out = append(out, f)
-			filled++
+			if counted(f) {
+				filled++
+			}
 		}
 	}
 	if filled > 0 {

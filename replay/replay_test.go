@@ -266,6 +266,11 @@ func TestEIAGas(t *testing.T) {
 	if len(ps) != 11 { // 2018-01-02 … 2018-01-12, every day
 		t.Fatalf("%d prices with --fill-days, want 11", len(ps))
 	}
+	src.From, src.To = contracts.Date{Year: 2018, Month: 1, Day: 6}, contracts.Date{Year: 2018, Month: 1, Day: 9}
+	plan = mustBuild(t, src)
+	if plan.Summary.Prices != 3 || !strings.Contains(strings.Join(plan.Summary.Notes, "\n"), "2 day(s) without a trading-day price took the latest earlier one") {
+		t.Errorf("window 01-06…01-08: %d prices, notes %q; want 3 and the weekend's 2 days filled", plan.Summary.Prices, plan.Summary.Notes)
+	}
 	for _, p := range ps[2:6] { // 01-04 and the empty 01-05, the weekend 01-06/07: 4.65
 		if p.USDPerMWh.String() != "4.65" {
 			t.Errorf("%s: %s, want 4.65 carried from 2018-01-04", p.Start, p.USDPerMWh)

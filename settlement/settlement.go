@@ -48,13 +48,13 @@ type GridTotal struct {
 type Source interface {
 	ContractTotals(ctx context.Context, period contracts.Period) ([]LegTotal, error)
 	GridTotals(ctx context.Context, period contracts.Period) ([]GridTotal, error)
-	// ContractIntervals lists the intervals behind a contract's lines;
-	// buyer names the party whose payments count positive.
-	ContractIntervals(ctx context.Context, period contracts.Period, contract, buyer string) ([]IntervalRow, error)
+	// ContractIntervals lists the intervals behind each contract's lines
+	// (buyers: contract id → the buyer, whose payments count positive).
+	ContractIntervals(ctx context.Context, period contracts.Period, buyers map[string]string) (map[string][]IntervalRow, error)
 	// AveragePrice is a node's time-weighted average market price over [from, to).
 	AveragePrice(ctx context.Context, node string, from, to time.Time) (decimal.Decimal, bool, error)
-	// EmissionsAnnex is a buyer's hourly emissions in the period.
-	EmissionsAnnex(ctx context.Context, period contracts.Period, buyer string) ([]EmissionHour, error)
+	// EmissionsAnnex is each buyer's hourly emissions in the period.
+	EmissionsAnnex(ctx context.Context, period contracts.Period, buyers []string) (map[string][]EmissionHour, error)
 }
 
 // Settle reads what the ledger holds for a period and builds its
@@ -86,25 +86,17 @@ func Settle(ctx context.Context, p *contracts.Portfolio, period contracts.Period
 			}
 		}
 	}
-	ids := map[string]bool{}
+	buyers := map[string]string{}
 	for _, t := range totals {
-		ids[t.Contract] = true
+		if c, ok := p.Contract(t.Contract); ok {
+			buyers[c.ID] = c.Buyer
+		}
 	}
-	n := 0
-	for i := range p.Contracts {
-		c := &p.Contracts[i]
-		if progress != nil {
-			progress(n, len(p.Contracts))
-		}
-		n++
-		if !ids[c.ID] {
-			continue
-		}
-		rows, err := src.ContractIntervals(ctx, period, c.ID, c.Buyer)
-		if err != nil {
-			return nil, err
-		}
-		in.Intervals[c.ID] = rows
+	if progress != nil {
+		progress(0, len(p.Contracts))
+	}
+	if in.Intervals, err = src.ContractIntervals(ctx, period, buyers); err != nil {
+		return nil, err
 	}
 	if progress != nil {
 		progress(len(p.Contracts), len(p.Contracts))
@@ -113,20 +105,24 @@ func Settle(ctx context.Context, p *contracts.Portfolio, period contracts.Period
 	if err != nil {
 		return nil, err
 	}
-	annex := map[string][]EmissionHour{}
-	for i := range sts {
-		st := &sts[i]
-		if st.Site.Emissions == nil {
-			continue
+	var emitting []string
+	seen := map[string]bool{}
+	for _, st := range sts {
+		if st.Site.Emissions != nil && !seen[st.Buyer.ID] {
+			seen[st.Buyer.ID] = true
+			emitting = append(emitting, st.Buyer.ID)
 		}
-		rows, ok := annex[st.Buyer.ID]
-		if !ok {
-			if rows, err = src.EmissionsAnnex(ctx, period, st.Buyer.ID); err != nil {
-				return nil, err
+	}
+	if len(emitting) > 0 {
+		annex, err := src.EmissionsAnnex(ctx, period, emitting)
+		if err != nil {
+			return nil, err
+		}
+		for i := range sts {
+			if sts[i].Site.Emissions != nil {
+				sts[i].EmissionsAnnex = annex[sts[i].Buyer.ID]
 			}
-			annex[st.Buyer.ID] = rows
 		}
-		st.EmissionsAnnex = rows
 	}
 	return sts, nil
 }

@@ -100,128 +100,135 @@ func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([
 	return out, rows.Err()
 }
 
-// ContractIntervals lists the intervals behind a contract's lines in the
-// period, net of corrections: energy delivered (or a virtual contract's
-// volume), the money the buyer pays (negative when the seller does), the
-// price of the latest revision, and whether any reading behind the latest
-// revision was estimated.
-func (s *Source) ContractIntervals(ctx context.Context, period contracts.Period, contract, buyer string) ([]settlement.IntervalRow, error) {
+// ContractIntervals lists, for every contract with transfers in the period,
+// the intervals behind its lines, net of corrections: energy delivered (or a
+// virtual contract's volume), the money its buyer pays (negative when the
+// seller does), the price of the latest revision, and whether any reading
+// behind the interval was estimated. One pass over the period's transfers.
+func (s *Source) ContractIntervals(ctx context.Context, period contracts.Period, buyers map[string]string) (map[string][]settlement.IntervalRow, error) {
+	ids := make([]string, 0, len(buyers))
+	payers := make([]string, 0, len(buyers))
+	for id, b := range buyers {
+		ids = append(ids, id)
+		payers = append(payers, b)
+	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT t.interval_start, t.interval_end,
+		SELECT t.contract_id, t.site, t.interval_start, t.interval_end,
 		       CASE WHEN z.tz IS NULL THEN '' ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
-		       sum(CASE WHEN t.leg IN ('delivery', 'cfd') AND t.unit IN ('MWh', 'USD') AND (t.leg = 'delivery' OR t.unit = 'USD')
+		       sum(CASE WHEN (t.leg = 'delivery') OR (t.leg = 'cfd' AND t.unit = 'USD')
 		                THEN CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END ELSE 0 END)::text,
-		       sum(CASE WHEN t.unit = 'USD' THEN CASE WHEN split_part(t.debit_account, ':', 1) = $3 THEN t.amount ELSE -t.amount END ELSE 0 END)::text,
+		       sum(CASE WHEN t.unit = 'USD' THEN CASE WHEN split_part(t.debit_account, ':', 1) = c.buyer THEN t.amount ELSE -t.amount END ELSE 0 END)::text,
 		       coalesce((array_agg(t.price_usd_per_mwh ORDER BY t.revision DESC)
 		                 FILTER (WHERE t.leg IN ('delivery_payment', 'cfd') AND t.reverses IS NULL))[1], 0)::text,
 		       coalesce(max(t.band), ''),
-		       max(t.revision),
-		       t.site
+		       max(t.revision)
 		  FROM transfers t
+		  JOIN unnest($2::text[], $3::text[]) AS c(contract, buyer) ON c.contract = t.contract_id
 		  LEFT JOIN unnest($4::text[], $5::text[]) AS z(site, tz) ON z.site = t.site
-		 WHERE t.period = $1 AND t.contract_id = $2
-		 GROUP BY t.site, t.interval_start, t.interval_end, 3
-		 ORDER BY t.interval_start`, period.String(), contract, buyer, s.siteIDs, s.siteZones)
+		 WHERE t.period = $1 AND t.unit <> 'tCO2e'
+		 GROUP BY t.contract_id, t.site, t.interval_start, t.interval_end, 5
+		 ORDER BY t.contract_id, t.interval_start`, period.String(), ids, payers, s.siteIDs, s.siteZones)
 	if err != nil {
-		return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+		return nil, fmt.Errorf("intervals of %s: %w", period, err)
 	}
 	type key struct {
-		site     string
-		start    int64
-		revision int
+		site  string
+		start int64
 	}
-	var out []settlement.IntervalRow
-	var keys []key
+	out := map[string][]settlement.IntervalRow{}
+	type ref struct {
+		contract string
+		i        int
+		k        key
+	}
+	var refs []ref
+	var first, last time.Time
 	for rows.Next() {
 		var r settlement.IntervalRow
-		var of, mwh, amount, price, site string
+		var contract, site, of, mwh, amount, price string
 		var revision int
-		if err := rows.Scan(&r.Start, &r.End, &of, &mwh, &amount, &price, &r.Band, &revision, &site); err != nil {
+		if err := rows.Scan(&contract, &site, &r.Start, &r.End, &of, &mwh, &amount, &price, &r.Band, &revision); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+			return nil, fmt.Errorf("intervals of %s: %w", period, err)
 		}
 		if of != "" && of != period.String() {
 			r.Of = of
 		}
 		if r.MWh, r.AmountUSD, r.USDPerMWh, err = decimals(mwh, amount, price); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+			return nil, fmt.Errorf("intervals of %s: %w", period, err)
 		}
 		r.Start, r.End = r.Start.UTC(), r.End.UTC()
 		r.Quality = "actual"
-		out = append(out, r)
-		keys = append(keys, key{site, r.Start.Unix(), revision})
+		if first.IsZero() || r.Start.Before(first) {
+			first = r.Start
+		}
+		if r.Start.After(last) {
+			last = r.Start
+		}
+		out[contract] = append(out[contract], r)
+		refs = append(refs, ref{contract, len(out[contract]) - 1, key{site, r.Start.Unix()}})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+		return nil, fmt.Errorf("intervals of %s: %w", period, err)
 	}
-	// Quality: from the interval records of the latest revisions.
+	if len(refs) == 0 {
+		return out, nil
+	}
+	// Quality, from the interval records: estimated when any revision was.
 	est, err := s.pool.Query(ctx, `
-		SELECT i.site, i.interval_start FROM intervals i
-		 WHERE i.estimated AND i.interval_start >= $1 AND i.interval_start <= $2`, firstStart(out), lastStart(out))
+		SELECT DISTINCT site, interval_start FROM intervals
+		 WHERE estimated AND interval_start >= $1 AND interval_start <= $2`, first, last)
 	if err != nil {
-		return nil, fmt.Errorf("intervals of %s %s: %w", contract, period, err)
+		return nil, fmt.Errorf("intervals of %s: %w", period, err)
 	}
-	estimated := map[[2]any]bool{}
-	for est.Next() {
-		var site string
-		var start time.Time
-		if err := est.Scan(&site, &start); err != nil {
-			est.Close()
-			return nil, err
-		}
-		estimated[[2]any{site, start.Unix()}] = true
+	estimated := map[key]bool{}
+	var site string
+	var start time.Time
+	if _, err := pgx.ForEachRow(est, []any{&site, &start}, func() error {
+		estimated[key{site, start.Unix()}] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("intervals of %s: %w", period, err)
 	}
-	est.Close()
-	for i, k := range keys {
-		if estimated[[2]any{k.site, k.start}] {
-			out[i].Quality = "estimated"
+	for _, r := range refs {
+		if estimated[r.k] {
+			out[r.contract][r.i].Quality = "estimated"
 		}
 	}
-	return out, est.Err()
+	return out, nil
 }
 
-func firstStart(rows []settlement.IntervalRow) time.Time {
-	if len(rows) == 0 {
-		return time.Unix(0, 0)
-	}
-	return rows[0].Start
-}
-
-func lastStart(rows []settlement.IntervalRow) time.Time {
-	t := time.Unix(0, 0)
-	for _, r := range rows {
-		if r.Start.After(t) {
-			t = r.Start
-		}
-	}
-	return t
-}
-
-// EmissionsAnnex is a buyer's emissions of the period hour by hour: the
+// EmissionsAnnex is each buyer's emissions of the period hour by hour: the
 // plant's emissions attributed to the energy delivered to it, and the
-// grid's on the energy it imported, net of corrections.
-func (s *Source) EmissionsAnnex(ctx context.Context, period contracts.Period, buyer string) ([]settlement.EmissionHour, error) {
+// grid's on the energy it imported, net of corrections. One pass.
+func (s *Source) EmissionsAnnex(ctx context.Context, period contracts.Period, buyers []string) (map[string][]settlement.EmissionHour, error) {
+	accounts := make([]string, len(buyers))
+	for i, b := range buyers {
+		accounts[i] = b + ":emissions"
+	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT date_trunc('hour', interval_start),
+		SELECT split_part(credit_account, ':', 1), date_trunc('hour', interval_start),
 		       sum(CASE WHEN leg = 'emissions' THEN sign * quantity_mwh ELSE 0 END)::text,
 		       sum(CASE WHEN leg = 'emissions' THEN sign * amount ELSE 0 END)::text,
 		       sum(CASE WHEN leg = 'import_emissions' THEN sign * quantity_mwh ELSE 0 END)::text,
 		       sum(CASE WHEN leg = 'import_emissions' THEN sign * amount ELSE 0 END)::text
 		  FROM (SELECT interval_start, leg, quantity_mwh, amount,
+		               -- a reversal moves the emissions back: count it from its debit side
+		               CASE WHEN reverses IS NULL THEN credit_account ELSE debit_account END AS credit_account,
 		               CASE WHEN reverses IS NULL THEN 1 ELSE -1 END AS sign
 		          FROM transfers
-		         WHERE period = $1 AND unit = 'tCO2e' AND leg IN ('emissions', 'import_emissions')
-		           AND (credit_account = $2 OR debit_account = $2)) x
-		 GROUP BY 1 ORDER BY 1`, period.String(), buyer+":emissions")
+		         WHERE period = $1 AND unit = 'tCO2e' AND leg IN ('emissions', 'import_emissions')) x
+		 WHERE credit_account = ANY($2)
+		 GROUP BY 1, 2 ORDER BY 1, 2`, period.String(), accounts)
 	if err != nil {
-		return nil, fmt.Errorf("emissions of %s %s: %w", buyer, period, err)
+		return nil, fmt.Errorf("emissions of %s: %w", period, err)
 	}
-	var out []settlement.EmissionHour
+	out := map[string][]settlement.EmissionHour{}
 	var h settlement.EmissionHour
-	var a, b, c, d string
-	if _, err := pgx.ForEachRow(rows, []any{&h.Start, &a, &b, &c, &d}, func() error {
+	var buyer, a, b, c, d string
+	if _, err := pgx.ForEachRow(rows, []any{&buyer, &h.Start, &a, &b, &c, &d}, func() error {
 		var err error
 		if h.DeliveredMWh, h.DeliveredT, h.ImportedMWh, err = decimals(a, b, c); err != nil {
 			return err
@@ -230,10 +237,10 @@ func (s *Source) EmissionsAnnex(ctx context.Context, period contracts.Period, bu
 			return err
 		}
 		h.Start = h.Start.UTC()
-		out = append(out, h)
+		out[buyer] = append(out[buyer], h)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("emissions of %s %s: %w", buyer, period, err)
+		return nil, fmt.Errorf("emissions of %s: %w", period, err)
 	}
 	return out, nil
 }

@@ -84,6 +84,11 @@ type Summary struct {
 	Rounded       int       // energy values rounded to whole Wh
 	Notes         []string  // what the conversion did (splits, sums, repairs, skipped rows)
 	MissingPrices []string  // price nodes the site needs but the replay has none of (the engine waits for them)
+	// Gaps names the site's meters that lack readings: none at all in a
+	// replay that has readings of the site, or intervals missing between a
+	// meter's first and last reading (the engine waits for them, then
+	// estimates them after the grace).
+	Gaps []string
 }
 
 // item is one converted value before it becomes a message.
@@ -182,7 +187,58 @@ func Build(p *contracts.Portfolio, t stream.Topics, sources []Source) (*Plan, er
 		}
 	}
 	plan.Summary.MissingPrices = missingPrices(p, sites, all)
+	plan.Summary.Gaps = gaps(sites, all)
 	return plan, nil
+}
+
+// gaps lists, per site with readings in the replay, the meters with none
+// and the meters with intervals missing inside their own span.
+func gaps(sites map[string]*contracts.Site, items []item) []string {
+	type span struct {
+		n           int
+		first, last time.Time
+	}
+	by := map[string]map[string]*span{}
+	for _, it := range items {
+		r := it.reading
+		if r == nil {
+			continue
+		}
+		if by[r.Site] == nil {
+			by[r.Site] = map[string]*span{}
+		}
+		sp := by[r.Site][r.Meter]
+		if sp == nil {
+			sp = &span{first: r.Start, last: r.End}
+			by[r.Site][r.Meter] = sp
+		}
+		sp.n++
+		if r.Start.Before(sp.first) {
+			sp.first = r.Start
+		}
+		if r.End.After(sp.last) {
+			sp.last = r.End
+		}
+	}
+	ids := make([]string, 0, len(by))
+	for id := range by {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []string
+	for _, id := range ids {
+		s := sites[id]
+		for _, m := range s.Meters {
+			sp := by[id][m.ID]
+			switch {
+			case sp == nil:
+				out = append(out, fmt.Sprintf("site %s: meter %s has no readings in this replay", id, m.ID))
+			case int(sp.last.Sub(sp.first)/s.Interval()) != sp.n:
+				out = append(out, fmt.Sprintf("site %s: meter %s has %d readings from %s to %s, where the site has %d intervals", id, m.ID, sp.n, utc(sp.first), utc(sp.last), int(sp.last.Sub(sp.first)/s.Interval())))
+			}
+		}
+	}
+	return out
 }
 
 func placeOf(sources []Source) string {

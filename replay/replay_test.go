@@ -188,6 +188,14 @@ func TestPlainCSVQualities(t *testing.T) {
 	if plan.Summary.ByTopic[topics.Generation] != 1 || plan.Summary.ByTopic[topics.Consumption] != 2 {
 		t.Errorf("topics %v", plan.Summary.ByTopic)
 	}
+	// GROSS60 has one hour of the two LOAD60 has: the summary says so
+	if g := strings.Join(plan.Summary.Gaps, "\n"); g != "" {
+		t.Errorf("gaps %q: each meter is whole within its own span", g)
+	}
+	plan = mustBuild(t, Source{File: "r.csv", Data: []byte(csv[:strings.Index(csv, "GROSS60")] + csv[strings.Index(csv, "LOAD60"):strings.LastIndex(csv, "LOAD60")] + "LOAD60,2028-03-01T07:00:00Z,2028-03-01T08:00:00Z,1,kWh,\n"), Format: CSV, Site: "ny60"})
+	if g := strings.Join(plan.Summary.Gaps, "\n"); g != "site ny60: meter GROSS60 has no readings in this replay\nsite ny60: meter LOAD60 has 2 readings from 2028-03-01T05:00Z to 2028-03-01T08:00Z, where the site has 3 intervals" {
+		t.Errorf("gaps %q", g)
+	}
 }
 
 // The ERCOT-style file (thewanderingbearkat/ercot-basis-tracker nbohr_hourly.csv,
@@ -455,6 +463,9 @@ func TestExamplePJM2025(t *testing.T) {
 	}
 	if len(rs) != 2*intervals || covered != intervals {
 		t.Errorf("%d readings, prices covering %d intervals; want %d and %d", len(rs), covered, 2*intervals, intervals)
+	}
+	if len(plan.Summary.Gaps) != 0 {
+		t.Errorf("gaps %v", plan.Summary.Gaps)
 	}
 	if !plan.Summary.First.Equal(start) || !plan.Summary.Last.Equal(end) {
 		t.Errorf("summary %s – %s, want the period %s – %s", plan.Summary.First, plan.Summary.Last, start, end)

@@ -243,6 +243,7 @@ type replayJSON struct {
 	Rounded       int            `json:"values_rounded_to_wh"`
 	Notes         []string       `json:"notes"`
 	MissingPrices []string       `json:"missing_price_nodes"`
+	Gaps          []string       `json:"meter_gaps"`
 	Published     int            `json:"published"`
 }
 
@@ -253,7 +254,8 @@ func printReplayJSON(w io.Writer, plan *replay.Plan, published int) error {
 	return enc.Encode(replayJSON{
 		Readings: s.Readings, Prices: s.Prices, ByTopic: s.ByTopic,
 		First: s.First.UTC().Format(time.RFC3339), Last: s.Last.UTC().Format(time.RFC3339),
-		Rounded: s.Rounded, Notes: append([]string{}, s.Notes...), MissingPrices: append([]string{}, s.MissingPrices...), Published: published,
+		Rounded: s.Rounded, Notes: append([]string{}, s.Notes...), MissingPrices: append([]string{}, s.MissingPrices...),
+		Gaps: append([]string{}, s.Gaps...), Published: published,
 	})
 }
 
@@ -276,6 +278,9 @@ func printReplaySummary(w io.Writer, plan *replay.Plan) {
 	}
 	for _, n := range s.MissingPrices {
 		fmt.Fprintf(w, "  warning: no prices for %s, which the site needs: its intervals close only when they arrive (replay them too)\n", n)
+	}
+	for _, g := range s.Gaps {
+		fmt.Fprintf(w, "  warning: %s: the site's intervals are incomplete without them (replay them too)\n", g)
 	}
 }
 

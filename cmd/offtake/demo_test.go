@@ -53,3 +53,41 @@ func TestDemoCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoTermSheet runs the demo on examples/term-sheet.yaml: every volume
+// shape, price kind, a virtual PPA, monthly terms, taxes, losses and an
+// amendment, through the broker, the engine, the ledger and settlement.
+func TestDemoTermSheet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo settles a whole month")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	srv, err := pgserver.Find(ctx, pgserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	db := fmt.Sprintf("offtake_test_terms_%08x", rand.Uint32())
+	out := t.TempDir()
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("OFFTAKE_DATABASE_URL", "")
+	code, stdout, stderr := runCLI(t, nil, "demo", "--database", db, "--out", out, "--contracts", "../../examples/term-sheet.yaml")
+	defer srv.DropDatabase(context.Background(), db)
+	if code != exitOK {
+		t.Fatalf("demo exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"2972 intervals closed", "ledger verify: every invariant holds",
+		"ppa-atlas", "ppa-borealis", "ppa-cirrus", "vppa-atlas-hedge",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, buyer := range []string{"atlas", "borealis", "cirrus"} {
+		if files, _ := filepath.Glob(filepath.Join(out, "2028-03", buyer, "*")); len(files) == 0 {
+			t.Errorf("no invoice files for %s", buyer)
+		}
+	}
+}

@@ -240,7 +240,7 @@ func (pl *pipeline) checkConservation(t *testing.T) {
 // checkInvoices settles the period and compares every statement with the
 // ledger, and checks the files are the same bytes when written twice.
 func (pl *pipeline) checkInvoices(t *testing.T) {
-	sts, err := settle(pl.ctx, pl.p, pl.store, pl.period)
+	sts, err := settle(pl.ctx, pl.p, pl.store, pl.period, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,8 +145,11 @@ WHERE consumer_offsets.next_offset < excluded.next_offset`
 // already booked are skipped, so committing a batch again changes no balance
 // and inserts nothing (a new batches row records the attempt); one booked
 // before with another amount, unit, accounts or leg fails the whole batch
-// with ErrConflict. Consumer offsets only move forward. The transaction is
-// retried on serialization failures and deadlocks.
+// with ErrConflict. A transfer dated in a finalized billing period fails the
+// whole batch with ErrPeriodFinalized (a replay of transfers booked there
+// before the finalization is still a no-op). Consumer offsets only move
+// forward. The transaction is retried on serialization failures and
+// deadlocks.
 func (s *Store) Commit(ctx context.Context, b ledger.Batch) (Committed, error) {
 	c, err := s.check(&b)
 	if err != nil {

@@ -203,3 +203,83 @@ func TestStatementEmissions(t *testing.T) {
 		}
 	}
 }
+
+// A correction to a finalized period is booked in the next open period: it
+// appears there as a prior-period line naming the period it corrects, and
+// the finalized period's statements do not change.
+func TestCorrectionAfterFinalizeIsPriorPeriod(t *testing.T) {
+	ctx := context.Background()
+	mar, apr := contracts.Period{Year: 2028, Month: time.March}, contracts.Period{Year: 2028, Month: time.April}
+	store, p := booked(t, mar)
+	site := &p.Sites[0]
+	_, before, err := pgsource.Finalize(ctx, store.Pool(), p, mar, "finance", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Re-run the first interval of March with a higher northwind reading, as
+	// the engine does for a restated meter reading.
+	e, err := matching.New(p, matching.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := simulate.Site(site, mar, simulate.Options{Seed: 3, Days: 2, Portfolio: p}) // as booked()
+	for _, pr := range m.Prices {
+		if _, err := e.AddPrice(pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first *matching.Result
+	for _, r := range m.Readings {
+		_, res, err := e.AddReading(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil && len(res) > 0 {
+			first = &res[0]
+		}
+	}
+	var restated matching.Reading
+	for _, r := range m.Readings {
+		if r.Meter == "DC-NORTHWIND" && r.Start.Equal(first.Start) {
+			restated = r
+		}
+	}
+	restated.Version, restated.Energy = 2, restated.Energy+25_000 // +25 kWh
+	out, res, err := e.AddReading(restated)
+	if err != nil || out != matching.Corrected || len(res) != 1 {
+		t.Fatalf("restatement: %s %d %v", out, len(res), err)
+	}
+	ts, iv := ledger.PostIn(&res[0], site.Location, apr.String())
+	if _, err := store.Commit(ctx, ledger.Batch{Source: "correction", Transfers: ts, Intervals: []ledger.Interval{iv}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := settlement.Settle(ctx, p, mar, pgsource.New(store.Pool(), p), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range before {
+		if !again[i].TotalUSD.Equal(before[i].TotalUSD) {
+			t.Errorf("%s: March total changed after finalize: %s → %s", before[i].Contract.ID, before[i].TotalUSD, again[i].TotalUSD)
+		}
+	}
+	april, err := settlement.Settle(ctx, p, apr, pgsource.New(store.Pool(), p), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, st := range april {
+		for _, l := range st.Lines {
+			if l.Kind != settlement.LinePriorPeriod {
+				continue
+			}
+			found = true
+			// 25 kWh more to northwind at $58 (the plant had output to spare)
+			if st.Contract.ID != "ppa-northwind" || l.Of != "2028-03" || !l.Quantity.Equal(decimal.RequireFromString("0.025")) || !l.AmountUSD.Equal(decimal.RequireFromString("1.45")) {
+				t.Errorf("%s: prior-period line %+v", st.Contract.ID, l)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no prior-period line in April: %+v", april)
+	}
+}

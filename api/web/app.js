@@ -128,8 +128,8 @@ function buildSites() {
 function legend(s) {
   const l = el("div", "legend");
   const items = state.me.role === "trader" || s.capacity_mw !== "0"
-    ? [["bg-ppa", "allocated to PPAs"], ["bg-export", "exported"], ["bg-gen", "net generation"], ["bg-load", "load"], ["bg-import", "imported"]]
-    : [["bg-ppa", "supplied by the plant"], ["bg-import", "imported"], ["bg-load", "your load"]];
+    ? [["bg-ppa", "allocated to PPAs"], ["bg-export", "exported"], ["bg-gen", "net generation"], ["bg-load", "load"], ["bg-import", "imported (below zero)"]]
+    : [["bg-ppa", "supplied by the plant"], ["bg-import", "imported (below zero)"], ["bg-load", "your load"]];
   for (const [c, t] of items) { const i = el("span"); i.append(el("span", "dot " + c), document.createTextNode(t)); l.append(i); }
   return l;
 }
@@ -221,16 +221,21 @@ function drawChart(siteId) {
   const mw = (s) => (num(s) || 0) * 60 / mins;
   const t0 = new Date(pts[0].start).getTime(), t1 = new Date(pts[pts.length - 1].end).getTime();
   const span = Math.max(t1 - t0, 48 * 3600e3), x0 = t1 - span;
-  let ymax = 0;
-  for (const p of pts) ymax = Math.max(ymax, mw(p.net_mwh), mw(p.load_mwh), mw(p.delivered_mwh) + mw(p.export_mwh));
+  let ymax = 0, imax = 0;
+  for (const p of pts) {
+    ymax = Math.max(ymax, mw(p.net_mwh), mw(p.load_mwh), mw(p.delivered_mwh) + mw(p.export_mwh));
+    imax = Math.max(imax, mw(p.import_mwh));
+  }
   ymax = niceMax(ymax || 1);
-  const X = (t) => L + (W - L - R) * (t - x0) / span, Y = (v) => T + (H - T - B) * (1 - v / ymax);
+  // Imports are drawn below zero: energy coming in from the grid.
+  const step = ymax / 4, ymin = imax > 0 ? -step * Math.ceil(imax / step) : 0;
+  const X = (t) => L + (W - L - R) * (t - x0) / span, Y = (v) => T + (H - T - B) * (ymax - v) / (ymax - ymin);
   const grid = svg("g", { class: "grid" }), axis = svg("g", { class: "axis" });
-  for (let i = 0; i <= 4; i++) {
-    const v = ymax * i / 4;
+  for (let v = ymin; v <= ymax + 1e-9; v += step) {
     grid.append(svg("line", { x1: L, x2: W - R, y1: Y(v), y2: Y(v) }));
     const t = svg("text", { x: L - 6, y: Y(v) + 4, "text-anchor": "end" }); t.textContent = group(v, 0); axis.append(t);
   }
+  if (ymin < 0) grid.append(svg("line", { x1: L, x2: W - R, y1: Y(0), y2: Y(0), stroke: "#8b98a8" }));
   const tz = site ? site.time_zone : "UTC";
   for (let h = Math.ceil(x0 / 6 / 3600e3) * 6 * 3600e3; h <= t1; h += 6 * 3600e3) {
     const t = svg("text", { x: X(h), y: H - 8, "text-anchor": "middle" });
@@ -254,7 +259,7 @@ function drawChart(siteId) {
   const plant = pts.some((p) => num(p.net_mwh) !== 0 || num(p.export_mwh) !== 0);
   area(() => 0, (p) => mw(p.delivered_mwh), "#3fb68b", 0.55);
   if (plant) area((p) => mw(p.delivered_mwh), (p) => mw(p.delivered_mwh) + mw(p.export_mwh), "#4c8dff", 0.45);
-  area((p) => mw(p.delivered_mwh), (p) => mw(p.delivered_mwh) + mw(p.import_mwh), "#ef6461", 0.35);
+  area(() => 0, (p) => -mw(p.import_mwh), "#ef6461", 0.55);
   if (plant) line((p) => Math.max(0, mw(p.net_mwh)), "#f5a524", 2);
   line((p) => mw(p.load_mwh), "#e5e7eb", 1.6, "5 4");
 }

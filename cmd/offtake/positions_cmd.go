@@ -13,6 +13,7 @@ import (
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/positions"
 	"github.com/offtake/offtake/positions/pgsource"
+	"github.com/offtake/offtake/stream"
 	"github.com/shopspring/decimal"
 	"github.com/urfave/cli/v2"
 )
@@ -381,4 +382,37 @@ func positionsCSV(w io.Writer, rep *positions.Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// engineProgress feeds the API server's metrics and readiness from the
+// stream's cumulative Stats, passed after each booked batch, then calls
+// next (the run command's own progress log), so `offtake run --http`
+// wires the server with:
+//
+//	srv, err := newAPIServer(c, p, store.Pool(), true)
+//	cfg.Progress = engineProgress(srv.Server, cfg.Progress)
+//	go srv.Serve(c.Context, c.String("http"))
+//
+// and the stream calls srv.Publish(results) after each commit (a hook the
+// stream does not have yet: see the README's "Positions and the API").
+func engineProgress(srv *api.Server, next func(stream.Stats)) func(stream.Stats) {
+	m := srv.Metrics()
+	var prev stream.Stats
+	prevDead := map[string]int64{}
+	return func(s stream.Stats) {
+		m.Readings.Add(float64(s.Readings - prev.Readings))
+		m.IntervalsClosed.Add(float64(s.IntervalsClosed - prev.IntervalsClosed))
+		m.Transfers.Add(float64(s.Transfers - prev.Transfers))
+		for code, n := range s.DeadByReason {
+			if d := n - prevDead[code]; d > 0 {
+				m.DeadLetters.WithLabelValues(code).Add(float64(d))
+			}
+			prevDead[code] = n
+		}
+		prev = s
+		srv.SetReady(true, "")
+		if next != nil {
+			next(s)
+		}
+	}
 }

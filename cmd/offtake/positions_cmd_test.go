@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offtake/offtake/api"
 	"github.com/offtake/offtake/contracts"
 	"github.com/offtake/offtake/examples"
 	"github.com/offtake/offtake/ledger/postgres"
@@ -17,6 +18,7 @@ import (
 	"github.com/offtake/offtake/pgserver"
 	"github.com/offtake/offtake/positions"
 	"github.com/offtake/offtake/positions/positionstest"
+	"github.com/offtake/offtake/stream"
 )
 
 // bookedLedger is a test database with two simulated days of the example
@@ -117,5 +119,45 @@ func TestCLIPositions(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, env, "positions", "--curve", curve); code != exitBadInput || !strings.Contains(errOut, "curve.csv:2") {
 		t.Errorf("bad curve: exit %d, %q", code, errOut)
+	}
+}
+
+// The stream's cumulative stats become counter increments, and the first
+// booked batch makes the server ready.
+func TestEngineProgressFeedsMetrics(t *testing.T) {
+	p, err := contracts.LoadFiles(examples.Files, examples.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Config{WaitForEngine: true}, api.Deps{Portfolio: p})
+	calls := 0
+	progress := engineProgress(srv, func(stream.Stats) { calls++ })
+	progress(stream.Stats{Readings: 10, IntervalsClosed: 2, Transfers: 30, DeadByReason: map[string]int64{"malformed": 1}})
+	progress(stream.Stats{Readings: 25, IntervalsClosed: 5, Transfers: 70, DeadByReason: map[string]int64{"malformed": 1, "invalid_value": 2}})
+	families, err := srv.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetValue()
+			}
+			if c := m.GetCounter(); c != nil {
+				got[name] = c.GetValue()
+			}
+		}
+	}
+	want := map[string]float64{"offtake_readings_total": 25, "offtake_intervals_closed_total": 5, "offtake_transfers_total": 70,
+		"offtake_dead_letters_total,malformed": 1, "offtake_dead_letters_total,invalid_value": 2}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("next called %d times", calls)
 	}
 }

@@ -238,6 +238,8 @@ func meterFor(src *Source, site *contracts.Site, r row, rows []row) (string, *of
 		meter = src.Meter
 	case src.Format == CSV:
 		meter = r.series
+	case r.series == "":
+		return "", &offtake.Error{Place: place, Field: "meter", Msg: "no meter for the file's readings", Hint: "--meter METER or meter: in a mapping file"}
 	default:
 		return "", &offtake.Error{Place: place, Field: "meter", Msg: fmt.Sprintf("no meter for %q", r.series), Hint: "--meter METER or meters: {" + r.series + ": METER}"}
 	}

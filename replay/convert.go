@@ -112,13 +112,17 @@ func convert(site *contracts.Site, src *Source) ([]item, []string, int, error) {
 	rounded := 0
 	energyBy := map[string][]value{}
 	var order []string
+	unmapped := map[string]bool{} // a series without a meter or node is reported once, at its first row
 	for _, r := range p.rows {
 		place := fmt.Sprintf("%s:%d", src.File, r.line)
 		switch r.kind {
 		case energy:
 			meter, e := meterFor(src, site, r, p.rows)
 			if e != nil {
-				errs = append(errs, e)
+				if !unmapped[r.series] {
+					errs = append(errs, e)
+				}
+				unmapped[r.series] = true
 				continue
 			}
 			wh := r.value.Mul(scale)
@@ -147,7 +151,10 @@ func convert(site *contracts.Site, src *Source) ([]item, []string, int, error) {
 		case price, gas:
 			node, e := nodeFor(src, r, p.rows)
 			if e != nil {
-				errs = append(errs, e)
+				if !unmapped[r.series] {
+					errs = append(errs, e)
+				}
+				unmapped[r.series] = true
 				continue
 			}
 			if e := checkPrice(place, r); e != nil {

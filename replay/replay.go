@@ -66,6 +66,8 @@ type Source struct {
 
 	From, To contracts.Date // keep only intervals inside [From, To): local dates in the site's zone (zero: no bound)
 	Line     int            // line of the source in a mapping file, for messages
+
+	pricesOnly bool // replayed for every site (no site named): not counted for one site's warnings
 }
 
 // Plan is a checked replay: the messages in publishing order and what they hold.
@@ -134,7 +136,9 @@ func Build(p *contracts.Portfolio, t stream.Topics, sources []Source) (*Plan, er
 			errs = append(errs, serr)
 			continue
 		}
-		sites[site.ID] = site
+		if !src.pricesOnly {
+			sites[site.ID] = site
+		}
 		items, notes, rounded, err := convert(site, src)
 		if err != nil {
 			errs = append(errs, asErrors(err)...)
@@ -265,6 +269,9 @@ func siteOf(p *contracts.Portfolio, src *Source) (*contracts.Site, *offtake.Erro
 		if len(p.Sites) == 1 {
 			return &p.Sites[0], nil
 		}
+		if s := pricesForAll(p, src); s != nil {
+			return s, nil
+		}
 		return nil, &offtake.Error{Place: src.File, Field: "site", Msg: fmt.Sprintf("the contract files have %d sites; say which one the file is for", len(p.Sites)), Hint: "--site ID or site: in the mapping file"}
 	}
 	s, ok := p.Site(src.Site)
@@ -276,6 +283,36 @@ func siteOf(p *contracts.Portfolio, src *Source) (*contracts.Site, *offtake.Erro
 		return nil, &offtake.Error{Place: src.File, Field: "site", Msg: fmt.Sprintf("%q is not a site of the contract files", src.Site), Hint: "one of " + strings.Join(ids, ", ")}
 	}
 	return s, nil
+}
+
+// pricesForAll picks, for a file of prices only replayed without a site, the
+// site to check it against when that check holds for every site: the one
+// with the longest interval (a price covering whole intervals of it covers
+// whole intervals of every shorter one, as 5, 15, 30 and 60 minutes divide an
+// hour), provided the sites share one time zone or the file's zone is given
+// (gas days and ERCOT's local hours depend on it). Nil when a site must be named.
+func pricesForAll(p *contracts.Portfolio, src *Source) *contracts.Site {
+	switch {
+	case src.Meter != "" || len(src.Meters) > 0:
+		return nil
+	case src.Format != PJMLMP && src.Format != EIAGas && src.Format != ERCOTHourly:
+		return nil
+	}
+	longest := &p.Sites[0]
+	for i := range p.Sites {
+		s := &p.Sites[i]
+		if s.TimeZone != longest.TimeZone && src.Format != PJMLMP && src.TimeZone == "" {
+			return nil
+		}
+		if 60%s.IntervalMinutes != 0 {
+			return nil
+		}
+		if s.IntervalMinutes > longest.IntervalMinutes {
+			longest = s
+		}
+	}
+	src.pricesOnly = true
+	return longest
 }
 
 // overlaps refuses two values for the same meter or node and time.

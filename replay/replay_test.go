@@ -597,3 +597,24 @@ func TestERCOTLongLayout(t *testing.T) {
 func twoDigits(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
 
 func fmtInt(n int) string { return dec("0").Add(decimal.NewFromInt(int64(n))).String() }
+
+// A file of prices only may be replayed without naming a site when it fits
+// every site: hourly PJM prices do; gas days need one zone.
+func TestPricesWithoutSite(t *testing.T) {
+	plan, err := Build(portfolio(t), topics, []Source{{File: "lmp.csv", Data: file(t, "pjm_rto_da_hrl_lmps_2025_dst_days.csv"), Format: PJMLMP}})
+	if err != nil || plan.Summary.Prices != 48 || len(plan.Summary.MissingPrices) != 0 {
+		t.Fatalf("pjm-lmp without a site: %v", err)
+	}
+	gas := Source{File: "hh.csv", Data: file(t, "henry_hub_daily_eia_2018-01.csv"), Format: EIAGas, SkipEmpty: true}
+	if _, err := Build(portfolio(t), topics, []Source{gas}); err == nil || !strings.Contains(err.Error(), "hh.csv: site: the contract files have 3 sites; say which one the file is for") {
+		t.Errorf("eia-gas without a site or zone over sites in two zones: %v", err)
+	}
+	gas.TimeZone = "America/Chicago"
+	if plan, err := Build(portfolio(t), topics, []Source{gas}); err != nil || plan.Summary.Prices != 8 {
+		t.Errorf("eia-gas with its zone: %v", err)
+	}
+	load := Source{File: "load.csv", Data: file(t, "pjm_rto_hrl_load_metered_2025_dst_days.csv"), Format: PJMLoad, Meter: "LOAD"}
+	if _, err := Build(portfolio(t), topics, []Source{load}); err == nil || !strings.Contains(err.Error(), "say which one") {
+		t.Errorf("readings without a site: %v", err)
+	}
+}

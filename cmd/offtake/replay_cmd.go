@@ -35,7 +35,7 @@ func replayCommand() *cli.Command {
 			brokersFlag(), contractsFlag(),
 			&cli.StringFlag{Name: "mapping", Usage: "a YAML mapping file: which files, formats, columns → meters/nodes, units, scales", EnvVars: env("mapping")},
 			&cli.StringFlag{Name: "format", Usage: "format of the FILEs: " + strings.Join(formatNames(), ", "), EnvVars: env("format")},
-			&cli.StringFlag{Name: "site", Usage: "the site the readings are of (default: the only site)", EnvVars: env("site")},
+			&cli.StringFlag{Name: "site", Usage: "the site the readings are of (default: the only site; a file of prices only fitting every site needs none)", EnvVars: env("site")},
 			&cli.StringSliceFlag{Name: "meter", Usage: "the meter of the file's one energy series, or NAME=METER per series (repeat)", EnvVars: env("meter")},
 			&cli.StringSliceFlag{Name: "node", Usage: "the node of the file's one price series, or NAME=NODE per series (repeat); pjm-lmp default: the pnode names", EnvVars: env("node")},
 			&cli.StringFlag{Name: "market", Usage: "market of the prices: RT, DA, GAS (default from the file)", EnvVars: env("market")},

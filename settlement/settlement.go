@@ -60,11 +60,41 @@ type Source interface {
 // Settle reads what the ledger holds for a period and builds its
 // statements; progress (optional) is told of each contract read.
 func Settle(ctx context.Context, p *contracts.Portfolio, period contracts.Period, src Source, progress func(done, total int)) ([]Statement, error) {
+	// The totals and the interval rows are two passes over the period's
+	// transfers: read them at once (a pool serves each on its own
+	// connection). The rows are asked for every contract of the portfolio.
+	buyers := map[string]string{}
+	for _, c := range p.Contracts {
+		buyers[c.ID] = c.Buyer
+	}
+	if progress != nil {
+		progress(0, len(p.Contracts))
+	}
+	var totals []LegTotal
+	var rows map[string][]IntervalRow
+	var rowsErr error
+	done := make(chan struct{})
+	if concurrent, ok := src.(interface{ Concurrent() bool }); ok && concurrent.Concurrent() {
+		go func() {
+			defer close(done)
+			rows, rowsErr = src.ContractIntervals(ctx, period, buyers)
+		}()
+	} else {
+		rows, rowsErr = src.ContractIntervals(ctx, period, buyers)
+		close(done)
+	}
 	totals, err := src.ContractTotals(ctx, period)
+	<-done
 	if err != nil {
 		return nil, err
 	}
-	in := Inputs{Totals: totals, Intervals: map[string][]IntervalRow{}, Market: map[string]decimal.Decimal{}}
+	if rowsErr != nil {
+		return nil, rowsErr
+	}
+	if progress != nil {
+		progress(len(p.Contracts), len(p.Contracts))
+	}
+	in := Inputs{Totals: totals, Intervals: rows, Market: map[string]decimal.Decimal{}}
 	for i := range p.Contracts {
 		c := &p.Contracts[i]
 		site, ok := p.Site(c.Site)
@@ -85,21 +115,6 @@ func Settle(ctx context.Context, p *contracts.Portfolio, period contracts.Period
 				}
 			}
 		}
-	}
-	buyers := map[string]string{}
-	for _, t := range totals {
-		if c, ok := p.Contract(t.Contract); ok {
-			buyers[c.ID] = c.Buyer
-		}
-	}
-	if progress != nil {
-		progress(0, len(p.Contracts))
-	}
-	if in.Intervals, err = src.ContractIntervals(ctx, period, buyers); err != nil {
-		return nil, err
-	}
-	if progress != nil {
-		progress(len(p.Contracts), len(p.Contracts))
 	}
 	sts, err := BuildWith(p, period, in)
 	if err != nil {

@@ -74,7 +74,11 @@ func printBench(w io.Writer, res []bench.Result) {
 	for _, r := range res {
 		fmt.Fprintf(tw, "%s\t\t\t\n", r.Name)
 		for _, f := range r.Figures {
-			fmt.Fprintf(tw, "  %s\t%.0f\t%s\t%s\n", f.Name, f.Value, f.Unit, f.Note)
+			v := fmt.Sprintf("%.0f", f.Value)
+			if f.Value < 100 {
+				v = fmt.Sprintf("%.2f", f.Value)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t  %s\n", f.Name, v, f.Unit, f.Note)
 		}
 		for _, q := range r.Ratios {
 			verdict := "met"

@@ -21,7 +21,19 @@ type Source struct {
 	gridParties []string
 	siteIDs     []string // with siteZones: each site's market time zone, for the
 	siteZones   []string // billing period an interval belongs to
+	siteLocs    []*time.Location
 	market      string   // the market whose prices are averaged (the engine's, RT)
+}
+
+// bounds are each site's period bounds (in the order of siteIDs), as two
+// query arguments: an interval outside them is a prior-period adjustment.
+func (s *Source) bounds(period contracts.Period) []any {
+	lo := make([]time.Time, len(s.siteLocs))
+	hi := make([]time.Time, len(s.siteLocs))
+	for i, loc := range s.siteLocs {
+		lo[i], hi[i] = period.Bounds(loc)
+	}
+	return []any{lo, hi}
 }
 
 // querier is what the source reads through: the pool, or the transaction
@@ -46,11 +58,19 @@ func newSource(q querier, p *contracts.Portfolio) *Source {
 	for _, st := range p.Sites {
 		s.siteIDs = append(s.siteIDs, st.ID)
 		s.siteZones = append(s.siteZones, st.TimeZone)
+		s.siteLocs = append(s.siteLocs, st.Location)
 	}
 	return s
 }
 
 var _ settlement.Source = (*Source)(nil)
+
+// Concurrent reports whether the source may be read from two goroutines at
+// once: yes over a pool, no inside a transaction.
+func (s *Source) Concurrent() bool {
+	_, ok := s.pool.(*pgxpool.Pool)
+	return ok
+}
 
 // ContractTotals sums each contract's legs in the period by price, band and
 // who paid. A payment booked against a negative price, or a difference the
@@ -66,17 +86,18 @@ func (s *Source) ContractTotals(ctx context.Context, period contracts.Period) ([
 		       CASE WHEN t.unit = 'USD' THEN split_part(t.debit_account, ':', 1) ELSE '' END,
 		       coalesce(t.band, ''),
 		       coalesce(t.price_basis, '') LIKE '%below zero: adjusted%',
-		       CASE WHEN z.tz IS NULL THEN '' ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
+		       CASE WHEN z.tz IS NULL OR (t.interval_start >= z.lo AND t.interval_start < z.hi) THEN ''
+		            ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
 		       sum(CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END)::text,
 		       sum(CASE WHEN t.unit = 'USD' THEN t.amount
 		                WHEN t.unit = 'tCO2e' AND t.reverses IS NULL THEN t.amount
 		                WHEN t.unit = 'tCO2e' THEN -t.amount ELSE 0 END)::text,
 		       count(*)
 		  FROM transfers t
-		  LEFT JOIN unnest($2::text[], $3::text[]) AS z(site, tz) ON z.site = t.site
+		  LEFT JOIN unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS z(site, tz, lo, hi) ON z.site = t.site
 		 WHERE t.period = $1 AND t.contract_id IS NOT NULL AND t.contract_id <> ''
 		 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-		 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8`, period.String(), s.siteIDs, s.siteZones)
+		 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8`, append([]any{period.String(), s.siteIDs, s.siteZones}, s.bounds(period)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("contract totals %s: %w", period, err)
 	}
@@ -114,20 +135,22 @@ func (s *Source) ContractIntervals(ctx context.Context, period contracts.Period,
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT t.contract_id, t.site, t.interval_start, t.interval_end,
-		       CASE WHEN z.tz IS NULL THEN '' ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
+		       CASE WHEN z.tz IS NULL OR (t.interval_start >= z.lo AND t.interval_start < z.hi) THEN ''
+		            ELSE to_char(t.interval_start AT TIME ZONE z.tz, 'YYYY-MM') END,
 		       sum(CASE WHEN (t.leg = 'delivery') OR (t.leg = 'cfd' AND t.unit = 'USD')
 		                THEN CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END ELSE 0 END)::text,
 		       sum(CASE WHEN t.unit = 'USD' THEN CASE WHEN split_part(t.debit_account, ':', 1) = c.buyer THEN t.amount ELSE -t.amount END ELSE 0 END)::text,
-		       coalesce((array_agg(t.price_usd_per_mwh ORDER BY t.revision DESC)
-		                 FILTER (WHERE t.leg IN ('delivery_payment', 'cfd') AND t.reverses IS NULL))[1], 0)::text,
+		       -- the price of the latest revision: the greatest (revision, price) pair
+		       coalesce((max(ARRAY[t.revision::numeric, t.price_usd_per_mwh])
+		                 FILTER (WHERE t.leg IN ('delivery_payment', 'cfd') AND t.reverses IS NULL))[2], 0)::text,
 		       coalesce(max(t.band), ''),
 		       max(t.revision)
 		  FROM transfers t
 		  JOIN unnest($2::text[], $3::text[]) AS c(contract, buyer) ON c.contract = t.contract_id
-		  LEFT JOIN unnest($4::text[], $5::text[]) AS z(site, tz) ON z.site = t.site
+		  LEFT JOIN unnest($4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[]) AS z(site, tz, lo, hi) ON z.site = t.site
 		 WHERE t.period = $1 AND t.unit <> 'tCO2e'
 		 GROUP BY t.contract_id, t.site, t.interval_start, t.interval_end, 5
-		 ORDER BY t.contract_id, t.interval_start`, period.String(), ids, payers, s.siteIDs, s.siteZones)
+		 ORDER BY t.contract_id, t.interval_start`, append([]any{period.String(), ids, payers, s.siteIDs, s.siteZones}, s.bounds(period)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("intervals of %s: %w", period, err)
 	}

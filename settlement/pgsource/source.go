@@ -22,7 +22,7 @@ type Source struct {
 	siteIDs     []string // with siteZones: each site's market time zone, for the
 	siteZones   []string // billing period an interval belongs to
 	siteLocs    []*time.Location
-	market      string   // the market whose prices are averaged (the engine's, RT)
+	market      string // the market whose prices are averaged (the engine's, RT)
 }
 
 // bounds are each site's period bounds (in the order of siteIDs), as two

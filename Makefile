@@ -31,6 +31,7 @@ fuzz: check-go
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./contracts
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReading$$' -fuzztime $(FUZZTIME) ./messages
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePrice$$' -fuzztime $(FUZZTIME) ./messages
+	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZTIME) ./replay
 
 bench: check-go
 	@scripts/ensure-postgres.sh

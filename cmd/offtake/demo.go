@@ -30,7 +30,13 @@ func demoCommand() *cli.Command {
 			"server on 127.0.0.1:5432, else a private cluster from the machine's PostgreSQL binaries), creates a\n" +
 			"fresh database offtake_demo, applies migrations, loads the example contracts, publishes a simulated\n" +
 			"month of 15-minute readings and prices, runs the engine until it has caught up, verifies the\n" +
-			"ledger, settles the month, writes invoice files under --out and prints a summary.",
+			"ledger, settles the month, writes invoice files under --out and prints a summary.\n\n" +
+			"--example pjm-2025 runs a site built from real PJM data (July 2025 load, solar and prices)\n" +
+			"replayed instead of the simulation.\n\n" +
+			"Examples:\n" +
+			"   offtake demo\n" +
+			"   offtake demo --contracts examples/term-sheet.yaml\n" +
+			"   offtake demo --example pjm-2025",
 		Flags: []cli.Flag{
 			databaseFlag(), contractsFlag(), logLevelFlag(),
 			&cli.StringFlag{Name: "period", Usage: "month to simulate and settle, YYYY-MM (March has the spring-forward day)", Value: "2028-03", EnvVars: env("period")},
@@ -38,17 +44,32 @@ func demoCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "directory for invoice files", Value: "out", EnvVars: env("out")},
 			&cli.StringFlag{Name: "database", Usage: "name of the database the demo (re)creates", Value: "offtake_demo", EnvVars: env("database")},
 			&cli.BoolFlag{Name: "bad-messages", Usage: "also publish a malformed message and a duplicate, to show the dead-letter path", Value: true, EnvVars: env("bad-messages")},
+			exampleFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			p, from, err := loadContracts(c)
-			if err != nil {
-				return err
+			d := demo{w: c.App.Writer, seed: c.Int64("seed"), out: c.String("out"), bad: c.Bool("bad-messages")}
+			var from string
+			if name := c.String("example"); name != "" {
+				if c.IsSet("contracts") || c.IsSet("period") {
+					return usagef("--example %s brings its own contracts and period: leave out --contracts and --period", name)
+				}
+				file, p, sim, period, err := replayedExample(name, stream.DefaultTopics())
+				if err != nil {
+					return err
+				}
+				d.p, d.period, d.replayed, from = p, period, &sim, file+" (real data)"
+			} else {
+				p, f, err := loadContracts(c)
+				if err != nil {
+					return err
+				}
+				period, err := parsePeriod(c)
+				if err != nil {
+					return err
+				}
+				d.p, d.period, from = p, period, f
 			}
-			period, err := parsePeriod(c)
-			if err != nil {
-				return err
-			}
-			d := demo{w: c.App.Writer, p: p, period: period, seed: c.Int64("seed"), out: c.String("out"), bad: c.Bool("bad-messages")}
+			p := d.p
 			d.step("contracts: %s: sites %d, contracts %d", from, len(p.Sites), len(p.Contracts))
 			url, stop, err := d.database(c.Context, c.String("database-url"), c.String("database"))
 			if err != nil {
@@ -68,6 +89,8 @@ type demo struct {
 	seed   int64
 	out    string
 	bad    bool
+	// replayed is an example's real data (--example), used instead of the simulation
+	replayed *simulation
 	days   int // simulate only the first days of the period (tests); 0 = all
 	start  time.Time
 }
@@ -131,8 +154,13 @@ func (d *demo) run(ctx context.Context, url string) error {
 	defer b.Close()
 	d.step("kafka: in-process broker on %s", b.Addrs()[0])
 
-	sites, _ := pickSites(d.p, nil)
-	sim := simulated(sites, d.period, simulate.Options{Seed: d.seed, Days: d.days, Portfolio: d.p}, t)
+	var sim simulation
+	if d.replayed != nil {
+		sim = *d.replayed
+	} else {
+		sites, _ := pickSites(d.p, nil)
+		sim = simulated(sites, d.period, simulate.Options{Seed: d.seed, Days: d.days, Portfolio: d.p}, t)
+	}
 	msgs := sim.all()
 	if d.bad {
 		msgs = withBadMessages(sim)
@@ -143,7 +171,11 @@ func (d *demo) run(ctx context.Context, url string) error {
 		return err
 	}
 	pub.Close()
-	d.step("simulate: published %d readings and %d prices for %s (15-minute intervals, %s)", len(sim.readings), len(sim.prices), d.period, sites[0].TimeZone)
+	what := "simulate: published"
+	if d.replayed != nil {
+		what = "replay: published real"
+	}
+	d.step("%s %d readings and %d prices for %s (%d-minute intervals, %s)", what, len(sim.readings), len(sim.prices), d.period, d.p.Sites[0].IntervalMinutes, d.p.Sites[0].TimeZone)
 
 	cfg := stream.Config{Brokers: b.Addrs(), Topics: t, Consumer: "offtake", UntilCaughtUp: true}
 	stats, err := stream.Run(ctx, cfg, d.p, storeAdapter{store})

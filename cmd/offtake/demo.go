@@ -91,8 +91,8 @@ type demo struct {
 	bad    bool
 	// replayed is an example's real data (--example), used instead of the simulation
 	replayed *simulation
-	days   int // simulate only the first days of the period (tests); 0 = all
-	start  time.Time
+	days     int // simulate only the first days of the period (tests); 0 = all
+	start    time.Time
 }
 
 func (d *demo) step(format string, args ...any) {

@@ -102,17 +102,6 @@ func (h *hub) positions(rep *positions.Report) {
 	h.send("positions", func(id Identity) any { return scopeReport(rep, id) })
 }
 
-// points pushes intervals just booked.
-func (h *hub) points(pts []positions.Point) {
-	h.send("intervals", func(id Identity) any {
-		out := scopePoints(pts, id)
-		if len(out) == 0 {
-			return nil
-		}
-		return map[string]any{"points": out}
-	})
-}
-
 // scopeReport is what id may see of a report.
 func scopeReport(rep *positions.Report, id Identity) *positions.Report {
 	switch id.Role {
@@ -124,15 +113,19 @@ func scopeReport(rep *positions.Report, id Identity) *positions.Report {
 	return nil
 }
 
-// scopePoints is what id may see of chart points.
-func scopePoints(pts []positions.Point, id Identity) []positions.Point {
+// scopePoints is what id may see of chart points: everything for a trader
+// and for the owner of the plant; its own loads only for another
+// counterparty.
+func (s *Server) scopePoints(pts []positions.Point, id Identity) []positions.Point {
 	switch id.Role {
 	case Trader:
 		return pts
 	case Counterparty:
 		var out []positions.Point
 		for _, pt := range pts {
-			if q := pt.ForParty(id.Party); len(q.Loads) > 0 {
+			if st, ok := s.p.Site(pt.Site); ok && st.Owner == id.Party {
+				out = append(out, pt)
+			} else if q := pt.ForParty(id.Party); len(q.Loads) > 0 {
 				out = append(out, q)
 			}
 		}

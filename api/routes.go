@@ -380,10 +380,7 @@ func (s *Server) seriesOf(w http.ResponseWriter, r *http.Request, id Identity) {
 		fail(w, http.StatusForbidden, "site "+strconv.Quote(name)+" is not one of yours")
 		return
 	}
-	pts := s.series.Site(name)
-	if id.Role == Counterparty && st.Owner != id.Party {
-		pts = scopePoints(pts, id)
-	}
+	pts := s.scopePoints(s.series.Site(name), id)
 	if pts == nil {
 		pts = []positions.Point{}
 	}

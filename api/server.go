@@ -154,7 +154,13 @@ func (s *Server) Publish(results []matching.Result) {
 		points[i] = positions.PointOf(&results[i])
 	}
 	s.series.Add(points...)
-	s.hub.points(points)
+	s.hub.send("intervals", func(id Identity) any {
+		out := s.scopePoints(points, id)
+		if len(out) == 0 {
+			return nil
+		}
+		return map[string]any{"points": out}
+	})
 	s.published.Store(true)
 	if t := s.tracker.Load(); t != nil && t.Add(results) {
 		s.dirty.Store(true)

@@ -44,7 +44,7 @@ func TestDemoCommand(t *testing.T) {
 		}
 	}
 	files, _ := filepath.Glob(filepath.Join(out, "2028-03", "*", "*"))
-	if len(files) != 18 { // per buyer: pdf, csv, intervals csv, json, xml and MANIFEST.sha256
+	if len(files) != 21 { // per buyer: pdf, csv, intervals csv, json, xml, emissions annex and MANIFEST.sha256
 		t.Fatalf("%d invoice files: %v", len(files), files)
 	}
 	for _, f := range files {

@@ -270,8 +270,8 @@ func (pl *pipeline) checkInvoices(t *testing.T) {
 		}
 	}
 	matches, _ := filepath.Glob(filepath.Join(dir1, "2028-03", "*", "*"))
-	if len(matches) != 18 { // per buyer: pdf, csv, intervals csv, json, xml and MANIFEST.sha256
-		t.Fatalf("%d invoice files, want 18: %v", len(matches), matches)
+	if len(matches) != 21 { // per buyer: pdf, csv, intervals csv, json, xml, emissions annex and MANIFEST.sha256
+		t.Fatalf("%d invoice files, want 21: %v", len(matches), matches)
 	}
 	for _, f := range matches {
 		rel, _ := filepath.Rel(dir1, f)

@@ -54,6 +54,7 @@ var formats = []format{
 	{"-intervals.csv", IntervalsCSV},
 	{".json", JSON},
 	{".xml", XML},
+	{"-emissions.csv", EmissionsCSV}, // only where the site books emissions
 }
 
 // Write writes each statement's files under dir and returns what it wrote.
@@ -143,6 +144,9 @@ func writeStatement(dir string, st *settlement.Statement) written {
 		if err != nil {
 			w.err = fmt.Errorf("invoice %s%s: %w", st.InvoiceID, f.suffix, err)
 			return w
+		}
+		if data == nil {
+			continue // the format does not apply to this statement
 		}
 		name := filepath.Join(rel, st.InvoiceID+f.suffix)
 		if err := writeFile(filepath.Join(dir, name), data); err != nil {

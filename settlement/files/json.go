@@ -85,6 +85,11 @@ type invoiceJSON struct {
 	IntervalsFile  string     `json:"intervals_file"`
 	IntervalsCount int        `json:"intervals"`
 	Transfers      int        `json:"ledger_transfers"`
+	// The plant's emissions attributed to the energy billed, where the site
+	// books emissions; the hourly detail is in EmissionsFile.
+	EmissionsT        string `json:"emissions_tco2e,omitempty"`
+	EmissionsKgPerMWh string `json:"emissions_kg_per_mwh,omitempty"`
+	EmissionsFile     string `json:"emissions_file,omitempty"`
 }
 
 func party(p *contracts.Party) partyJSON {
@@ -114,6 +119,10 @@ func JSON(st *settlement.Statement) ([]byte, error) {
 		EnergyMWh: fixed(st.EnergyMWh, 6), Net: st.NetUSD.StringFixed(2), Tax: st.TaxUSD.StringFixed(2),
 		Total: st.TotalUSD.StringFixed(2), ExactTotal: fixed(st.ExactUSD, 2),
 		IntervalsFile: st.InvoiceID + "-intervals.csv", IntervalsCount: len(st.Intervals), Transfers: st.Transfers,
+	}
+	if st.Site.Emissions != nil {
+		doc.EmissionsT, doc.EmissionsKgPerMWh = fixed(st.EmissionsT, 6), st.EmissionsKgPerMWh.StringFixed(3)
+		doc.EmissionsFile = st.InvoiceID + "-emissions.csv"
 	}
 	for i, l := range st.Lines {
 		doc.Lines = append(doc.Lines, lineJSON{Line: i + 1, Kind: l.Kind, Description: l.Description, Band: l.Band, Of: l.Of,

@@ -446,7 +446,13 @@ func (f forwardMarket) GasPrice(index string, _ contracts.Date) (decimal.Decimal
 // length (a month, a day, an hour); where several cover an instant, the
 // shortest wins.
 type Curve struct {
-	byNode map[string][]CurvePoint
+	byNode map[string][]curveLevel // per node, levels by interval length, shortest first
+}
+
+// curveLevel holds a node's points of one interval length, by start.
+type curveLevel struct {
+	length time.Duration
+	points []CurvePoint
 }
 
 // CurvePoint is one forward price.
@@ -457,30 +463,54 @@ type CurvePoint struct {
 	USDPerMWh decimal.Decimal
 }
 
-// NewCurve builds a curve from points, refusing an empty or inverted interval.
+// NewCurve builds a curve from points, refusing an empty or inverted
+// interval. Of two points of one node with the same start and length, the
+// later in points wins.
 func NewCurve(points []CurvePoint) (Curve, error) {
-	c := Curve{byNode: map[string][]CurvePoint{}}
+	c := Curve{byNode: map[string][]curveLevel{}}
 	for _, p := range points {
 		if !p.End.After(p.Start) {
 			return c, fmt.Errorf("forward price at %s: end %s is not after start %s", p.Node, p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
 		}
-		c.byNode[p.Node] = append(c.byNode[p.Node], p)
+		levels := c.byNode[p.Node]
+		length := p.End.Sub(p.Start)
+		i := sort.Search(len(levels), func(i int) bool { return levels[i].length >= length })
+		if i == len(levels) || levels[i].length != length {
+			levels = append(levels, curveLevel{})
+			copy(levels[i+1:], levels[i:])
+			levels[i] = curveLevel{length: length}
+		}
+		levels[i].points = append(levels[i].points, p)
+		c.byNode[p.Node] = levels
 	}
-	for _, ps := range c.byNode {
-		sort.SliceStable(ps, func(i, j int) bool { return ps[i].End.Sub(ps[i].Start) < ps[j].End.Sub(ps[j].Start) })
+	for _, levels := range c.byNode {
+		for i := range levels {
+			ps := levels[i].points
+			sort.SliceStable(ps, func(a, b int) bool { return ps[a].Start.Before(ps[b].Start) })
+			// keep the last of equal starts
+			out := ps[:0]
+			for j, p := range ps {
+				if j+1 < len(ps) && ps[j+1].Start.Equal(p.Start) {
+					continue
+				}
+				out = append(out, p)
+			}
+			levels[i].points = out
+		}
 	}
 	return c, nil
 }
 
-// Merge is c with the points of o added (o's win where both cover an
-// instant with intervals of the same length).
+// Merge is c with the points of o added; o's win where both give a price
+// for the same interval.
 func (c Curve) Merge(o Curve) Curve {
 	var all []CurvePoint
-	for _, ps := range o.byNode {
-		all = append(all, ps...)
-	}
-	for _, ps := range c.byNode {
-		all = append(all, ps...)
+	for _, src := range []Curve{c, o} {
+		for _, levels := range src.byNode {
+			for _, l := range levels {
+				all = append(all, l.points...)
+			}
+		}
 	}
 	m, _ := NewCurve(all)
 	return m
@@ -489,17 +519,24 @@ func (c Curve) Merge(o Curve) Curve {
 // Len is the number of points of the curve.
 func (c Curve) Len() int {
 	n := 0
-	for _, ps := range c.byNode {
-		n += len(ps)
+	for _, levels := range c.byNode {
+		for _, l := range levels {
+			n += len(l.points)
+		}
 	}
 	return n
 }
 
-// At is the forward price at node for the instant t.
+// At is the forward price at node for the instant t: the shortest interval
+// that covers it.
 func (c Curve) At(node string, t time.Time) (decimal.Decimal, bool) {
-	for _, p := range c.byNode[node] {
-		if !t.Before(p.Start) && t.Before(p.End) {
-			return p.USDPerMWh, true
+	for _, l := range c.byNode[node] {
+		ps := l.points
+		// the last point starting at or before t; points of one length do
+		// not overlap unless the file says so, and then the later start wins
+		i := sort.Search(len(ps), func(i int) bool { return ps[i].Start.After(t) }) - 1
+		if i >= 0 && t.Before(ps[i].End) {
+			return ps[i].USDPerMWh, true
 		}
 	}
 	return decimal.Zero, false

@@ -53,6 +53,15 @@ func TestCurve(t *testing.T) {
 			t.Errorf("%s: %s %v, want %s %v", tc.at, got, ok, tc.want, tc.ok)
 		}
 	}
+	// A file's price replaces the ledger's for the same interval; other intervals stay.
+	file, _ := NewCurve([]CurvePoint{{Node: "HB_WEST", Start: time.Date(2028, 3, 1, 6, 0, 0, 0, time.UTC), End: time.Date(2028, 4, 1, 5, 0, 0, 0, time.UTC), USDPerMWh: d("44")}})
+	m := c.Merge(file)
+	if got, _ := m.At("HB_WEST", time.Date(2028, 3, 2, 0, 0, 0, 0, time.UTC)); !got.Equal(d("44")) || m.Len() != 2 {
+		t.Errorf("merged: %s, %d points", got, m.Len())
+	}
+	if got, _ := m.At("HB_WEST", time.Date(2028, 3, 10, 20, 0, 0, 0, time.UTC)); !got.Equal(d("95.1")) {
+		t.Errorf("merged hour: %s", got)
+	}
 	for _, bad := range []struct{ text, want string }{
 		{"HB_WEST,2028-03-01,2028-04-01T05:00:00Z,41", "curve.csv:1: start"},
 		{"node,start,end,usd_per_mwh\nHB_WEST,2028-03-01T06:00:00Z,2028-04-01T05:00:00Z,4x1", "curve.csv:2: usd_per_mwh"},

@@ -82,14 +82,23 @@ function connect() {
   if (state.es) state.es.close();
   const es = new EventSource("/api/v1/events?access_token=" + encodeURIComponent(state.token));
   state.es = es;
-  es.onopen = () => setConn(true);
-  es.onerror = () => setConn(false);
+  es.onopen = () => {
+    setConn(true);
+    if (state.down) refetchSeries(); // intervals booked while disconnected
+    state.down = false;
+  };
+  es.onerror = () => { setConn(false); state.down = true; };
   es.addEventListener("positions", (e) => render(JSON.parse(e.data)));
   es.addEventListener("intervals", (e) => {
     const pts = JSON.parse(e.data).points;
     for (const p of pts) addPoint(p);
     for (const s of state.sites) drawChart(s.id);
   });
+}
+async function refetchSeries() {
+  for (const s of state.sites) {
+    try { state.series[s.id] = (await api("/api/v1/sites/" + encodeURIComponent(s.id) + "/series")).points; drawChart(s.id); } catch (e) { /* retried on the next reconnect */ }
+  }
 }
 function setConn(on) {
   const c = $("conn");

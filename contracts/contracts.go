@@ -98,6 +98,11 @@ type Emissions struct {
 	HeatRate       decimal.Decimal // MMBtu of fuel per MWh of gross output
 	FuelKgPerMMBtu decimal.Decimal // default 53.06 (natural gas)
 	GridKgPerMWh   decimal.Decimal // imports from the grid, per MWh
+	// GridFactorNode, when set, names the feed of grid emission factors
+	// (messages on the prices topic with unit kgCO2e/MWh) that prices
+	// imports interval by interval instead of GridKgPerMWh; an interval
+	// waits for its factor as for a price.
+	GridFactorNode string
 }
 
 // PlantKgPerMWh is the plant's emission intensity per MWh of gross output.

@@ -86,7 +86,7 @@ var (
 	partyKeys    = []string{"id", "name", "role", "address", "tax_id", "email", "invoice_prefix", "remittance", "taxes"}
 	taxKeys      = []string{"name", "percent", "category"}
 	siteKeys     = []string{"id", "name", "market", "time_zone", "interval_minutes", "owner", "grid", "capacity_mw", "generator_node", "load_node", "meters", "emissions"}
-	emissionKeys = []string{"heat_rate", "fuel_kg_per_mmbtu", "grid_kg_per_mwh"}
+	emissionKeys = []string{"heat_rate", "fuel_kg_per_mmbtu", "grid_kg_per_mwh", "grid_factor_node"}
 	meterKeys    = []string{"id", "kind", "party", "node", "loss_factor"}
 	contractKeys = []string{"id", "kind", "seller", "buyer", "site", "meter", "priority", "start", "end", "calendar", "volume", "price", "virtual", "monthly", "amendments", "rounding", "payment_terms_days"}
 )
@@ -793,6 +793,7 @@ func (l *loader) site(f int, n *yaml.Node, i int) {
 				e.GridKgPerMWh = gf
 			}
 		}
+		e.GridFactorNode, _ = eo.str("grid_factor_node", false, "ERCOT_GRID_CO2")
 		s.s.Emissions = e
 	}
 

@@ -398,6 +398,17 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 		}
 		mv.prices[n] = p
 	}
+	gridFactor := decimal.Zero
+	if em := b.site.Emissions; em != nil {
+		gridFactor = em.GridKgPerMWh
+		if em.GridFactorNode != "" {
+			f, ok := e.factor(em.GridFactorNode, iv.start, iv.end, carry)
+			if !ok {
+				return Result{}, false
+			}
+			gridFactor = f
+		}
+	}
 	slot := contracts.SlotOf(iv.start, iv.end, b.site.Location, nil)
 	act := b.act[:0]
 	for i, c := range b.contracts {
@@ -498,7 +509,7 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 		res.Imports = append(res.Imports, GridFlow{Party: meter.Party, Meter: meter.ID, Energy: al.Imports[i], Price: mv.prices[b.site.NodeOf(meter)]})
 	}
 	if b.site.Emissions != nil {
-		res.Emissions = b.emissions(&res)
+		res.Emissions = b.emissions(&res, gridFactor)
 	}
 	return res, true
 }
@@ -506,7 +517,7 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 // emissions attributes an interval's plant emissions to whoever took its
 // energy (deliveries, then the export), in whole grams by the same
 // largest-remainder rule as energy, and prices imports at the grid's factor.
-func (b *book) emissions(r *Result) *Emissions {
+func (b *book) emissions(r *Result, gridKgPerMWh decimal.Decimal) *Emissions {
 	f := b.site.Emissions
 	out := &Emissions{}
 	if r.Gross > 0 {
@@ -538,7 +549,7 @@ func (b *book) emissions(r *Result) *Emissions {
 	}
 	for _, im := range r.Imports {
 		if im.Energy > 0 {
-			g := decimal.NewFromInt(int64(im.Energy)).Mul(f.GridKgPerMWh).Shift(-3).Round(0).IntPart()
+			g := decimal.NewFromInt(int64(im.Energy)).Mul(gridKgPerMWh).Shift(-3).Round(0).IntPart()
 			out.Imports = append(out.Imports, Emission{Party: im.Party, Kind: EmissionImport, Energy: im.Energy, Grams: g})
 		}
 	}

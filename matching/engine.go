@@ -64,6 +64,8 @@ type Engine struct {
 	sites  map[string]*book
 	prices map[string]*nodePrices                        // by node, for cfg.PriceMarket
 	gas    map[string]map[contracts.Date]decimal.Decimal // by index, per operating day
+	// factors are grid emission factors (kg CO2e/MWh) by node
+	factors map[string]*nodePrices
 }
 
 // New builds an engine for the sites and contracts of a portfolio.
@@ -84,7 +86,7 @@ func New(p *contracts.Portfolio, cfg Config) (*Engine, error) {
 	default:
 		return nil, fmt.Errorf("matching: estimate rule %q is not %s or %s", cfg.EstimateRule, EstimatePrevious, EstimateZero)
 	}
-	e := &Engine{cfg: cfg, sites: map[string]*book{}, prices: map[string]*nodePrices{}, gas: map[string]map[contracts.Date]decimal.Decimal{}}
+	e := &Engine{cfg: cfg, sites: map[string]*book{}, prices: map[string]*nodePrices{}, gas: map[string]map[contracts.Date]decimal.Decimal{}, factors: map[string]*nodePrices{}}
 	for i := range p.Sites {
 		b, err := newBook(p, &p.Sites[i], cfg)
 		if err != nil {
@@ -160,6 +162,9 @@ func (e *Engine) AddPrice(p Price) ([]Result, error) {
 	if p.Unit == UnitMMBtu {
 		return e.addGasPrice(p), nil
 	}
+	if p.Unit == UnitKgCO2e {
+		return e.addFactor(p), nil
+	}
 	if p.Market != e.cfg.PriceMarket {
 		return nil, nil
 	}
@@ -199,6 +204,31 @@ func (e *Engine) addGasPrice(p Price) []Result {
 	return out
 }
 
+// addFactor files a grid emission factor and closes what was waiting for it.
+func (e *Engine) addFactor(p Price) []Result {
+	np := e.factors[p.Node]
+	if np == nil {
+		np = &nodePrices{byStart: map[int64]Price{}}
+		e.factors[p.Node] = np
+	}
+	np.add(p)
+	var out []Result
+	for _, id := range e.siteIDs() {
+		b := e.sites[id]
+		if b.site.Emissions != nil && b.site.Emissions.GridFactorNode == p.Node {
+			out = append(out, b.closeReady(e, nil, true)...)
+		}
+	}
+	return out
+}
+
+// factor is the grid emission factor of node over [start, end), carried
+// forward across a gap like a price.
+func (e *Engine) factor(node string, start, end time.Time, carry bool) (decimal.Decimal, bool) {
+	p, ok := lookup(e.factors, node, start, end, carry)
+	return p.USDPerMWh, ok
+}
+
 // gasPrice is an index's price for operating day d.
 func (e *Engine) gasPrice(index string, d contracts.Date) (decimal.Decimal, bool) {
 	p, ok := e.gas[index][d]
@@ -217,7 +247,14 @@ func (e *Engine) siteIDs() []string {
 // price finds the price of node over [start, end); with carry set, the node's
 // latest earlier price stands in when none covers the interval.
 func (e *Engine) price(node string, start, end time.Time, carry bool) (PriceRef, bool) {
-	np := e.prices[node]
+	return lookup(e.prices, node, start, end, carry)
+}
+
+// lookup finds node's value over [start, end) in a series of prices (or
+// factors); with carry set, the node's latest earlier value stands in across
+// a gap.
+func lookup(series map[string]*nodePrices, node string, start, end time.Time, carry bool) (PriceRef, bool) {
+	np := series[node]
 	if np == nil {
 		return PriceRef{}, false
 	}
@@ -299,6 +336,9 @@ func (np *nodePrices) prune(t time.Time) {
 // as watermarks move, so memory is bounded by open intervals, not history).
 func (e *Engine) PruneBefore(t time.Time) {
 	for _, np := range e.prices {
+		np.prune(t)
+	}
+	for _, np := range e.factors {
 		np.prune(t)
 	}
 	cut := t.AddDate(0, 0, -2) // a gas day may be read in any zone: keep a margin

@@ -395,3 +395,23 @@ func TestEmissionsAttributedAndConserved(t *testing.T) {
 		t.Errorf("station service only: %+v", e)
 	}
 }
+
+// A site may price imports' emissions from a feed of grid emission factors:
+// the interval waits for its factor as for a price.
+func TestGridEmissionFactorFeed(t *testing.T) {
+	p := portfolio(t, "", followL1)
+	p.Sites[0].Emissions = &contracts.Emissions{HeatRate: decimal.RequireFromString("7"), FuelKgPerMMBtu: contracts.DefaultGasKgPerMMBtu, GridFactorNode: "GRID_CO2"}
+	r := newRun(t, p)
+	r.prices(1, map[string]string{"GEN": "30", "LOAD": "40"})
+	r.hour(0, "10", "0", "0", "30", "0")
+	if len(r.results) != 0 {
+		t.Fatal("allocated without the grid's emission factor")
+	}
+	res, err := r.e.AddPrice(matching.Price{Node: "GRID_CO2", Market: "RT", Start: hour(0), End: hour(1), USDPerMWh: decimal.RequireFromString("412.5"), Unit: matching.UnitKgCO2e})
+	if err != nil || len(res) != 1 {
+		t.Fatalf("factor closed %d intervals, %v", len(res), err)
+	}
+	if im := res[0].Emissions.Imports; len(im) != 1 || im[0].Grams != 8_250_000 { // 20 MWh × 412.5 kg
+		t.Fatalf("imports %+v", im)
+	}
+}

@@ -75,6 +75,9 @@ type Price struct {
 const (
 	UnitMWh   = "MWh"
 	UnitMMBtu = "MMBtu"
+	// UnitKgCO2e is a grid emission factor's unit: Node is the site's
+	// grid_factor_node and the value is kg CO2e per MWh imported.
+	UnitKgCO2e = "kgCO2e/MWh"
 )
 
 // PriceRef is the price an interval's leg was valued at and where it came from.

@@ -30,6 +30,9 @@ var maxPriceUSDPerMWh = decimal.NewFromInt(100_000)
 // prints were in the tens of dollars; regional spikes in the hundreds.
 var maxGasUSDPerMMBtu = decimal.NewFromInt(1_000)
 
+// maxGridKgPerMWh bounds a grid emission factor: lignite is about 1,100.
+var maxGridKgPerMWh = decimal.NewFromInt(2_000)
+
 // readingJSON is a reading on the wire.
 type readingJSON struct {
 	Site    string          `json:"site"`
@@ -146,6 +149,17 @@ func DecodePrice(data []byte) (matching.Price, error) {
 	if p.USDPerMWh.Exponent() < -6 {
 		return p, fieldErr("price", "%s has more than 6 decimal places", p.USDPerMWh)
 	}
+	if m.Unit == matching.UnitKgCO2e {
+		// a grid emission factor, kg CO2e per MWh: not money
+		p.Unit = matching.UnitKgCO2e
+		if m.Currency != "" {
+			return p, fieldErr("currency", "%q: a grid emission factor (unit kgCO2e/MWh) has no currency; leave it out", m.Currency)
+		}
+		if p.USDPerMWh.Sign() < 0 || p.USDPerMWh.GreaterThan(maxGridKgPerMWh) || p.USDPerMWh.Exponent() < -3 {
+			return p, fieldErr("price", "%s kgCO2e/MWh is not a plausible grid emission factor (0 to %s, at most 3 decimals)", p.USDPerMWh, maxGridKgPerMWh)
+		}
+		return p, nil
+	}
 	if m.Currency != "USD" {
 		return p, fieldErr("currency", "%q is not USD", m.Currency)
 	}
@@ -159,7 +173,7 @@ func DecodePrice(data []byte) (matching.Price, error) {
 			return p, fieldErr("price", "%s $/MMBtu is not a plausible gas price (0 to %s)", p.USDPerMWh, maxGasUSDPerMMBtu)
 		}
 	default:
-		return p, fieldErr("unit", "%q is not MWh (power prices, $/MWh) or MMBtu (gas index prices, $/MMBtu)", m.Unit)
+		return p, fieldErr("unit", "%q is not MWh (power prices, $/MWh), MMBtu (gas index prices, $/MMBtu) or kgCO2e/MWh (grid emission factors)", m.Unit)
 	}
 	return p, nil
 }
@@ -262,6 +276,16 @@ func EncodePrice(p matching.Price) []byte {
 		{"node", p.Node}, {"market", p.Market},
 		{"start", formatTime(p.Start)}, {"end", formatTime(p.End)},
 		{"price", p.USDPerMWh.String()}, {"currency", "USD"}, {"unit", priceUnit(p)},
+	}, 0)
+}
+
+// EncodeEmissionFactor writes a grid emission factor (a Price with unit
+// kgCO2e/MWh): the price message without a currency.
+func EncodeEmissionFactor(p matching.Price) []byte {
+	return appendJSON(nil, [][2]string{
+		{"node", p.Node}, {"market", p.Market},
+		{"start", formatTime(p.Start)}, {"end", formatTime(p.End)},
+		{"price", p.USDPerMWh.String()}, {"unit", matching.UnitKgCO2e},
 	}, 0)
 }
 

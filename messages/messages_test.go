@@ -358,3 +358,31 @@ func ExampleDecodeReading() {
 	// DC-HELIOS 25.0005 MWh actual 1
 	// unit: "GJ" is not Wh, kWh or MWh
 }
+
+func TestDecodeEmissionFactorAndGasPrice(t *testing.T) {
+	f, err := messages.DecodePrice([]byte(`{"node":"GRID_CO2","market":"RT","start":"2028-03-01T06:00:00Z","end":"2028-03-01T07:00:00Z","price":"412.5","unit":"kgCO2e/MWh"}`))
+	if err != nil || f.Unit != matching.UnitKgCO2e || f.USDPerMWh.String() != "412.5" {
+		t.Fatalf("factor %+v, %v", f, err)
+	}
+	if back, err := messages.DecodePrice(messages.EncodeEmissionFactor(f)); err != nil || back.USDPerMWh.String() != "412.5" || back.Unit != matching.UnitKgCO2e {
+		t.Fatalf("round trip %+v, %v", back, err)
+	}
+	for _, bad := range []string{
+		`{"node":"GRID_CO2","market":"RT","start":"2028-03-01T06:00:00Z","end":"2028-03-01T07:00:00Z","price":"412.5","currency":"USD","unit":"kgCO2e/MWh"}`,
+		`{"node":"GRID_CO2","market":"RT","start":"2028-03-01T06:00:00Z","end":"2028-03-01T07:00:00Z","price":"-1","unit":"kgCO2e/MWh"}`,
+		`{"node":"GRID_CO2","market":"RT","start":"2028-03-01T06:00:00Z","end":"2028-03-01T07:00:00Z","price":"412.5001","unit":"kgCO2e/MWh"}`,
+		`{"node":"HENRY_HUB","market":"GAS","start":"2028-03-01T06:00:00Z","end":"2028-03-02T06:00:00Z","price":"-3","currency":"USD","unit":"MMBtu"}`,
+		`{"node":"X","market":"RT","start":"2028-03-01T06:00:00Z","end":"2028-03-01T07:00:00Z","price":"3","currency":"USD","unit":"therm"}`,
+	} {
+		if _, err := messages.DecodePrice([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+	g, err := messages.DecodePrice([]byte(`{"node":"HENRY_HUB","market":"GAS","start":"2028-03-01T06:00:00Z","end":"2028-03-02T06:00:00Z","price":"3.12","currency":"USD","unit":"MMBtu"}`))
+	if err != nil || g.Unit != matching.UnitMMBtu {
+		t.Fatalf("gas %+v, %v", g, err)
+	}
+	if back, err := messages.DecodePrice(messages.EncodePrice(g)); err != nil || back.Unit != matching.UnitMMBtu {
+		t.Fatalf("gas round trip %+v, %v", back, err)
+	}
+}

@@ -19,9 +19,13 @@ import (
 
 func init() { register("settlement", measureSettlement) }
 
-// settleContracts is the portfolio the settlement benchmark settles: one
-// site with this many data centers, each under its own load-following PPA.
-const settleContracts = 1000
+// settleContracts is the portfolio the settlement benchmark settles: 100
+// sites with 10 data centers each, every data center under its own
+// load-following PPA.
+const (
+	settleContracts = 1000
+	settlePerSite   = 10
+)
 
 // measureSettlement books a period for 1,000 contracts (env.Readings
 // interval allocations: 3,000,000 is a whole month at 15 minutes), then
@@ -41,10 +45,10 @@ func measureSettlement(ctx context.Context, env Env) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	site := &p.Sites[0]
+	loc := p.Sites[0].Location
 	period := contracts.Period{Year: 2028, Month: time.March}
-	from, to := period.Bounds(site.Location)
-	step := site.Interval()
+	from, to := period.Bounds(loc)
+	step := p.Sites[0].Interval()
 	intervals := min(max(env.Readings/settleContracts, 96), int(to.Sub(from)/step))
 
 	progress(env, "settlement: booking %d intervals × %d contracts", intervals, settleContracts)
@@ -53,10 +57,12 @@ func measureSettlement(ctx context.Context, env Env) (Result, error) {
 	booked := 0
 	for i := range intervals {
 		start := from.Add(time.Duration(i) * step)
-		r := benchResult(site, start, step, i)
-		ts, iv := ledger.Post(&r, site.Location)
-		b.Transfers = append(b.Transfers, ts...)
-		b.Intervals = append(b.Intervals, iv)
+		for s := range p.Sites {
+			r := benchResult(&p.Sites[s], start, step, i)
+			ts, iv := ledger.Post(&r, loc)
+			b.Transfers = append(b.Transfers, ts...)
+			b.Intervals = append(b.Intervals, iv)
+		}
 		if len(b.Transfers) >= 20_000 || i == intervals-1 {
 			c, err := store.Commit(ctx, b)
 			if err != nil {
@@ -120,7 +126,7 @@ func progress(env Env, format string, args ...any) {
 	}
 }
 
-// benchPortfolio is one plant with n data centers, each under a
+// benchPortfolio is n data centers, settlePerSite to a site, each under a
 // load-following PPA of its own at its own price.
 func benchPortfolio(n int) (*contracts.Portfolio, error) {
 	loc, err := time.LoadLocation("America/Chicago")
@@ -132,20 +138,23 @@ func benchPortfolio(n int) (*contracts.Portfolio, error) {
 			{ID: "bench-gen", Name: "Bench Generation LLC", Role: contracts.RoleSeller, InvoicePrefix: "BG", Address: "1 Plant Road, Odessa, TX", TaxID: "US-00-0000001"},
 			{ID: "bench-iso", Name: "Bench ISO", Role: contracts.RoleGrid},
 		},
-		Sites: []contracts.Site{{
-			ID: "bench-site", Name: "Bench Energy Center", Market: "ERCOT", TimeZone: "America/Chicago", Location: loc,
-			IntervalMinutes: 15, Owner: "bench-gen", Grid: "bench-iso", CapacityMW: decimal.NewFromInt(5000),
-			GeneratorNode: "BENCH_RN", LoadNode: "LZ_WEST",
-			Meters: []contracts.Meter{{ID: "GROSS", Kind: contracts.MeterGross}},
-		}},
 	}
 	start, end := contracts.Date{Year: 2028, Month: 1, Day: 1}, contracts.Date{Year: 2038, Month: 1, Day: 1}
 	for i := range n {
+		if i%settlePerSite == 0 {
+			p.Sites = append(p.Sites, contracts.Site{
+				ID: fmt.Sprintf("site-%03d", i/settlePerSite), Name: fmt.Sprintf("Bench Energy Center %03d", i/settlePerSite), Market: "ERCOT",
+				TimeZone: "America/Chicago", Location: loc, IntervalMinutes: 15, Owner: "bench-gen", Grid: "bench-iso",
+				CapacityMW: decimal.NewFromInt(1000), GeneratorNode: "BENCH_RN", LoadNode: "LZ_WEST",
+				Meters: []contracts.Meter{{ID: "GROSS", Kind: contracts.MeterGross}},
+			})
+		}
+		site := &p.Sites[len(p.Sites)-1]
 		buyer, meter := fmt.Sprintf("dc-%04d", i), fmt.Sprintf("L-%04d", i)
 		p.Parties = append(p.Parties, contracts.Party{ID: buyer, Name: fmt.Sprintf("Data Center %04d Inc.", i), Role: contracts.RoleBuyer, Address: "Data Center Way, Midland, TX"})
-		p.Sites[0].Meters = append(p.Sites[0].Meters, contracts.Meter{ID: meter, Kind: contracts.MeterLoad, Party: buyer})
+		site.Meters = append(site.Meters, contracts.Meter{ID: meter, Kind: contracts.MeterLoad, Party: buyer})
 		c := contracts.Contract{
-			ID: fmt.Sprintf("ppa-%04d", i), Kind: contracts.KindPhysical, Seller: "bench-gen", Buyer: buyer, Site: "bench-site",
+			ID: fmt.Sprintf("ppa-%04d", i), Kind: contracts.KindPhysical, Seller: "bench-gen", Buyer: buyer, Site: site.ID,
 			Meter: meter, Priority: 1, Start: start, End: end, Rounding: contracts.RoundHalfUp, PaymentTermsDays: 30,
 			Terms: contracts.Terms{Version: 1, Effective: start,
 				Volume: contracts.Volume{Shape: contracts.ShapeLoadFollowing},
@@ -165,9 +174,11 @@ func benchResult(site *contracts.Site, start time.Time, step time.Duration, i in
 	for k, m := range site.Meters[1:] {
 		e := matching.Wh(1_000_000 + (i*7919+k*104729)%2_000_000)
 		delivered += e
+		n := 0
+		fmt.Sscanf(m.ID, "L-%d", &n)
 		r.Deliveries = append(r.Deliveries, matching.Delivery{
-			Contract: fmt.Sprintf("ppa-%04d", k), ContractVersion: 1, Seller: site.Owner, Buyer: m.Party, Meter: m.ID,
-			Energy: e, USDPerMWh: decimal.New(4000+int64(k%300)*5, -2), PriceBasis: "fixed", Volume: matching.NoCap,
+			Contract: fmt.Sprintf("ppa-%04d", n), ContractVersion: 1, Seller: site.Owner, Buyer: m.Party, Meter: m.ID,
+			Energy: e, USDPerMWh: decimal.New(4000+int64(n%300)*5, -2), PriceBasis: "fixed", Volume: matching.NoCap,
 		})
 		r.Loads = append(r.Loads, matching.ReadingRef{Meter: m.ID, Energy: e, Quality: matching.Actual, Version: 1})
 		r.Imports = append(r.Imports, matching.GridFlow{Party: m.Party, Meter: m.ID})

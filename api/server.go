@@ -87,6 +87,9 @@ type Server struct {
 	version int64 // the ledger batch the live positions were computed at
 	ledger  error // the last refresh's error, for /readyz
 
+	pastMu sync.Mutex // serializes reads of other periods, so 100 clients cost one query
+	past   map[string]pastReport
+
 	cacheMu  sync.Mutex
 	cacheFor *positions.Report
 	cache    map[string][]byte // encoded positions by scope, for cacheFor
@@ -118,6 +121,7 @@ func New(cfg Config, deps Deps) *Server {
 		series:  positions.NewSeries(cfg.Window),
 		hub:     newHub(),
 		refresh: make(chan struct{}, 1),
+		past:    map[string]pastReport{},
 		ledger:  errors.New("starting: the positions are not computed yet"),
 	}
 	if s.metrics == nil {
@@ -246,10 +250,12 @@ func (s *Server) Run(ctx context.Context) {
 				// The positions from the results just booked, with no
 				// database round trip; the ledger's own figures follow
 				// within ReconcileEvery.
+				s.pastMu.Lock()
 				rep := t.Report()
 				s.mu.Lock()
 				s.live = rep
 				s.mu.Unlock()
+				s.pastMu.Unlock()
 				s.hub.positions(rep)
 				if wait := s.cfg.ReconcileEvery - time.Since(last); wait > 0 {
 					if timerC == nil {
@@ -304,9 +310,10 @@ func (s *Server) reload(ctx context.Context, points bool) {
 		s.setLedgerErr(err)
 		return
 	}
-	if !ok {
+	if !ok { // nothing booked yet: an empty report, not a query per request
 		s.mu.Lock()
 		s.version, s.ledger = v, nil
+		s.live = &positions.Report{Sites: []positions.Site{}, Contracts: []positions.Contract{}}
 		s.mu.Unlock()
 		return
 	}
@@ -351,24 +358,80 @@ func (s *Server) current() (*positions.Report, contracts.Period, int64) {
 // report is the positions of a period: the live report when it is the live
 // period, else computed from the ledger.
 func (s *Server) report(ctx context.Context, period *contracts.Period) (*positions.Report, error) {
-	live, lp, _ := s.current()
-	if period == nil {
-		if live != nil {
-			return live, nil
-		}
-		p, ok, err := s.src.LatestPeriod(ctx)
+	if s.dirty.Load() {
+		s.catchUp() // a batch Publish added that Run has not pushed yet: answer with it
+	}
+	live, lp, version := s.current()
+	if live != nil && live.Period == "" {
+		live = nil // nothing was booked at the last refresh: look again
+	}
+	if live != nil && (period == nil || *period == lp) {
+		return live, nil
+	}
+	// Another period, or before the first refresh: from the ledger, one
+	// query at a time and once per ledger batch, so a hundred clients
+	// asking at once cost one query.
+	s.pastMu.Lock()
+	defer s.pastMu.Unlock()
+	if live == nil {
+		v, err := s.src.Version(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			return &positions.Report{Sites: []positions.Site{}, Contracts: []positions.Contract{}}, nil
+		version = v
+		if period == nil {
+			p, ok, err := s.src.LatestPeriod(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return &positions.Report{Sites: []positions.Site{}, Contracts: []positions.Contract{}}, nil
+			}
+			period = &p
 		}
-		period = &p
 	}
-	if live != nil && *period == lp {
-		return live, nil
+	key := period.String()
+	if c, ok := s.past[key]; ok && c.version == version {
+		return c.rep, nil
 	}
-	return s.src.Report(ctx, *period)
+	rep, err := s.src.Report(ctx, *period)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.past) >= maxPastPeriods {
+		clear(s.past)
+	}
+	s.past[key] = pastReport{version, rep}
+	return rep, nil
+}
+
+// catchUp builds the live positions from what Publish added, pushes them,
+// and lets Run reconcile with the ledger: a request right after Publish
+// sees what was just booked.
+func (s *Server) catchUp() {
+	t := s.tracker.Load()
+	if t == nil {
+		return
+	}
+	s.pastMu.Lock()
+	defer s.pastMu.Unlock()
+	if !s.dirty.Swap(false) {
+		return // another request or Run did it
+	}
+	rep := t.Report()
+	s.mu.Lock()
+	s.live = rep
+	s.mu.Unlock()
+	s.hub.positions(rep)
+	s.kick()
+}
+
+// maxPastPeriods bounds the cache of other periods' reports.
+const maxPastPeriods = 24
+
+type pastReport struct {
+	version int64
+	rep     *positions.Report
 }
 
 // statements previews (or reproduces, once finalized) the period's

@@ -29,8 +29,8 @@ func positionsCommand() *cli.Command {
 			"sold under PPAs and exported, export revenue, fuel cost at the gas index and heat rate, spark\n" +
 			"spread and capacity factor; per data center: load, the share the plant supplied, the\n" +
 			"hourly-matched percentage and the import cost. \"To date\" is up to the latest interval booked.\n\n" +
-			"With --http it serves the positions API, the event stream and the dashboard instead (the same\n" +
-			"server `offtake run --http` starts beside the engine), following the ledger as engines book.\n\n" +
+			"With --http it serves the positions API, the event stream and the dashboard instead, over the\n" +
+			"ledger, following it (within a second) as engines in any process book.\n\n" +
 			"Examples:\n" +
 			"   offtake positions\n" +
 			"   offtake positions --period 2028-03 --contract ppa-northwind --output json\n" +
@@ -108,10 +108,10 @@ func positionsCommand() *cli.Command {
 // and `run --http`.
 func apiFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "http", Usage: "serve the positions API, event stream, dashboard, /metrics and health on this address, e.g. 127.0.0.1:8080", EnvVars: env("http")},
-		&cli.StringFlag{Name: "tokens", Usage: "API tokens file: one `ROLE[:PARTY] TOKEN [NAME]` a line (roles: trader, counterparty:PARTY, operator)", EnvVars: env("tokens")},
+		&cli.StringFlag{Name: "http", Usage: "serve the positions API, event stream, dashboard, /metrics and health on `ADDR`, e.g. 127.0.0.1:8080", EnvVars: env("http")},
+		&cli.StringFlag{Name: "tokens", Usage: "API tokens `FILE`: one \"ROLE[:PARTY] TOKEN [NAME]\" a line (roles: trader, counterparty:PARTY, operator)", EnvVars: env("tokens")},
 		&cli.StringFlag{Name: "api-tokens", Usage: "API tokens as a list: ROLE[:PARTY]=TOKEN[=NAME], comma-separated (for secrets injected as environment)", EnvVars: env("api-tokens")},
-		&cli.StringFlag{Name: "curve", Usage: "forward curve CSV (node,start,end,usd_per_mwh) for the mark-to-market; adds to the ledger's FWD prices", EnvVars: env("curve")},
+		&cli.StringFlag{Name: "curve", Usage: "forward curve `FILE`, CSV (node,start,end,usd_per_mwh) for the mark-to-market; adds to the ledger's FWD prices", EnvVars: env("curve")},
 		&cli.StringFlag{Name: "fuel-index", Usage: "gas index the plants' fuel is costed at", Value: positions.DefaultFuelIndex, EnvVars: env("fuel-index")},
 	}
 }

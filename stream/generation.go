@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/offtake/offtake/contracts"
@@ -111,12 +112,15 @@ type runner struct {
 	prices  []ledger.MarketPrice
 	closed  int // intervals in the batch
 
-	// Commits are pipelined one deep: the engine fills the next batch while
-	// the previous one commits. Batches commit in order, each with the safe
-	// offsets as of its own end, so a crash between them stores offsets that
-	// pass nothing unbooked.
+	// Batches are pipelined: while one commits, the next is posted (turned
+	// into transfers) and the engine fills the one after. Batches commit in
+	// order, each with the safe offsets as of its own end, so a crash between
+	// them stores offsets that pass nothing unbooked; once one fails, the
+	// ones after it are not committed.
 	cctx        context.Context
-	inflight    chan committed // nil when no commit is running
+	queue       []chan committed // outcomes of the batches handed off, oldest first
+	lastDone    chan struct{}    // closed when the last batch handed off has finished committing
+	failed      atomic.Bool      // a commit of this generation failed
 	lastOffsets []ledger.Offset
 
 	// Prices are pruned behind the sites this generation has seen readings
@@ -292,8 +296,8 @@ func (r *runner) loop(ctx, gctx context.Context) generationEnd {
 				return r.finish(true)
 			case <-gctx.Done():
 				return r.finish(false)
-			case c := <-r.inflight:
-				r.inflight = nil
+			case c := <-r.oldest():
+				r.queue = r.queue[1:]
 				if err := r.committed(c); err != nil {
 					return generationEnd{err: err}
 				}
@@ -499,17 +503,29 @@ func (r *runner) flush() error {
 	if len(results) == 0 && len(prices) == 0 && !r.offsetsMoved(offsets) {
 		return nil
 	}
-	if err := r.wait(r.cctx); err != nil {
-		return err
+	for len(r.queue) >= maxBatchesInFlight {
+		if err := r.waitOldest(r.cctx); err != nil {
+			return err
+		}
 	}
 	r.results, r.prices, r.closed = nil, nil, 0
-	done := make(chan committed, 1)
-	r.inflight = done
+	done, finished, prev := make(chan committed, 1), make(chan struct{}), r.lastDone
+	r.queue, r.lastDone = append(r.queue, done), finished
 	go func() {
+		defer close(finished)
 		b := r.post(results)
 		b.Prices, b.Offsets = prices, offsets
+		if prev != nil {
+			<-prev // commit in order
+		}
+		if r.failed.Load() {
+			done <- committed{err: errEarlierBatchFailed, size: len(b.Transfers)}
+			return
+		}
 		n, err := r.store.Commit(r.cctx, b)
-		if err == nil {
+		if err != nil {
+			r.failed.Store(true)
+		} else {
 			r.commitToKafka(offsets)
 		}
 		done <- committed{inserted: n, err: err, size: len(b.Transfers)}
@@ -548,18 +564,40 @@ func (r *runner) offsetsMoved(offsets []ledger.Offset) bool {
 	return false
 }
 
-// wait waits for the commit in flight, if any.
-func (r *runner) wait(ctx context.Context) error {
-	if r.inflight == nil {
+// maxBatchesInFlight bounds the batches handed off and not yet committed:
+// one committing and one being posted behind it.
+const maxBatchesInFlight = 2
+
+var errEarlierBatchFailed = errors.New("not committed: an earlier batch failed")
+
+// oldest is the outcome channel of the oldest batch in flight (nil, which
+// blocks forever, when there is none).
+func (r *runner) oldest() chan committed {
+	if len(r.queue) == 0 {
 		return nil
 	}
+	return r.queue[0]
+}
+
+// waitOldest waits for the oldest batch in flight to be committed.
+func (r *runner) waitOldest(ctx context.Context) error {
 	select {
-	case c := <-r.inflight:
-		r.inflight = nil
+	case c := <-r.queue[0]:
+		r.queue = r.queue[1:]
 		return r.committed(c)
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the batch in flight: %w", ctx.Err())
 	}
+}
+
+// wait waits until every batch handed off is committed.
+func (r *runner) wait(ctx context.Context) error {
+	for len(r.queue) > 0 {
+		if err := r.waitOldest(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // committed records a finished commit.

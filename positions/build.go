@@ -168,6 +168,15 @@ func siteTotals(p *contracts.Portfolio, site *contracts.Site, period contracts.P
 			s.PlantImportMWh = s.PlantImportMWh.Add(l.QuantityMWh)
 		case ledger.PlantImportPayment:
 			s.PlantImportUSD = s.PlantImportUSD.Add(signed(l.From == site.Owner, l.Amount))
+		case ledger.EmissionsLeg:
+			s.EmissionsT = s.EmissionsT.Add(l.Amount)
+			if l.To != site.Grid {
+				ld := load(l.To)
+				ld.EmissionsT = ld.EmissionsT.Add(l.Amount)
+			}
+		case ledger.ImportEmissions:
+			ld := load(l.To)
+			ld.ImportEmissionsT = ld.ImportEmissionsT.Add(l.Amount)
 		case ledger.Import:
 			ld := load(l.To)
 			ld.ImportedMWh = ld.ImportedMWh.Add(l.QuantityMWh)
@@ -195,6 +204,9 @@ func siteTotals(p *contracts.Portfolio, site *contracts.Site, period contracts.P
 		l := loads[party]
 		l.LoadMWh = l.FromPlantMWh.Add(l.ImportedMWh)
 		l.PlantSharePercent = percent(l.FromPlantMWh, l.LoadMWh)
+		if t := l.EmissionsT.Add(l.ImportEmissionsT); !t.IsZero() && l.LoadMWh.Sign() > 0 {
+			l.EmissionsKgPerMWh = ptr(t.Shift(3).DivRound(l.LoadMWh, 3))
+		}
 		l.hourly(hours[party])
 		s.Loads = append(s.Loads, *l)
 	}
@@ -300,11 +312,16 @@ func contractPosition(p *contracts.Portfolio, c *contracts.Contract, site *contr
 			cp.AmountUSD = cp.AmountUSD.Add(byBuyer)
 		case l.Leg == ledger.CFDBasis:
 			cp.AmountUSD = cp.AmountUSD.Add(byBuyer)
+		case l.Leg == ledger.EmissionsLeg:
+			cp.EmissionsT = cp.EmissionsT.Add(l.Amount)
 		case l.Leg == ledger.Shortfall:
 			cp.ShortfallMWh = cp.ShortfallMWh.Add(l.QuantityMWh)
 		case l.Leg == ledger.ShortfallPayment:
 			cp.ShortfallUSD = cp.ShortfallUSD.Add(signed(l.From == c.Seller, l.Amount))
 		}
+	}
+	if !cp.EmissionsT.IsZero() && cp.DeliveredMWh.Sign() > 0 {
+		cp.EmissionsKgPerMWh = ptr(cp.EmissionsT.Shift(3).DivRound(cp.DeliveredMWh, 3))
 	}
 	if cp.DeliveredMWh.Sign() != 0 {
 		avg := cp.AmountUSD.DivRound(cp.DeliveredMWh, 6)

@@ -104,7 +104,7 @@ func (l *Live) Report() *Report {
 }
 
 func (l *Live) transfer(site *contracts.Site, t ledger.Transfer) {
-	if t.Unit != ledger.MWh && t.Unit != ledger.USD {
+	if t.Unit != ledger.MWh && t.Unit != ledger.USD && t.Unit != ledger.TCO2e {
 		return
 	}
 	from, to := party(t.Debit), party(t.Credit)

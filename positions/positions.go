@@ -57,7 +57,10 @@ type Site struct {
 	SparkSpreadUSDPerMWh *decimal.Decimal `json:"spark_spread_usd_per_mwh,omitempty"` // per net MWh
 
 	MTMUSD decimal.Decimal `json:"mtm_usd"` // Σ of the site's contracts' mark-to-market
-	Loads  []Load          `json:"loads"`
+	// EmissionsT is the plant's emissions attributed to buyers and the
+	// grid (tCO2e), where the site books emissions.
+	EmissionsT decimal.Decimal `json:"emissions_tco2e"`
+	Loads      []Load          `json:"loads"`
 }
 
 // Load is a data center's consumption over the period to date.
@@ -75,6 +78,12 @@ type Load struct {
 	HourlyMatchedPercent decimal.Decimal `json:"hourly_matched_percent"`
 	HoursFullyMatched    int             `json:"hours_fully_matched"`
 	Hours                int             `json:"hours"`
+	// Emissions where the site books them: the plant's attributed to the
+	// energy it took, the grid's on what it imported, and the intensity of
+	// all of it (kg CO2e per MWh of load).
+	EmissionsT        decimal.Decimal  `json:"emissions_tco2e"`
+	ImportEmissionsT  decimal.Decimal  `json:"import_emissions_tco2e"`
+	EmissionsKgPerMWh *decimal.Decimal `json:"emissions_kg_per_mwh,omitempty"`
 }
 
 // Contract is one contract's position over the period to date.
@@ -114,7 +123,11 @@ type Contract struct {
 	MinimumTakePaceMWh   *decimal.Decimal `json:"minimum_take_pace_mwh,omitempty"`
 
 	ShortfallMWh decimal.Decimal `json:"shortfall_mwh"` // firm volume not delivered, booked
-	ShortfallUSD decimal.Decimal `json:"shortfall_usd"` // damages the seller owes for it
+	// EmissionsT is the plant's emissions attributed to the energy
+	// delivered (tCO2e), and EmissionsKgPerMWh its intensity.
+	EmissionsT        decimal.Decimal  `json:"emissions_tco2e"`
+	EmissionsKgPerMWh *decimal.Decimal `json:"emissions_kg_per_mwh,omitempty"`
+	ShortfallUSD      decimal.Decimal  `json:"shortfall_usd"` // damages the seller owes for it
 
 	MTM *MTM `json:"mtm,omitempty"` // nil when nothing is contracted for the rest of the period
 }

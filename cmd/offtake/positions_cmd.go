@@ -267,10 +267,15 @@ func printPositions(w io.Writer, rep *positions.Report, format string) error {
 		if len(s.Loads) > 0 {
 			fmt.Fprintln(w)
 			tw = table(w)
-			fmt.Fprintln(tw, "data center\tload MWh\tfrom plant MWh\timported MWh\tplant share\thourly matched\timport cost\t")
+			fmt.Fprintln(tw, "data center\tload MWh\tfrom plant MWh\timported MWh\tplant share\thourly matched\timport cost\ttCO2e\tkg/MWh\t")
 			for _, l := range s.Loads {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%%\t%s%%\t%s\t\n", l.Party, mwh(l.LoadMWh), mwh(l.FromPlantMWh), mwh(l.ImportedMWh),
-					l.PlantSharePercent.StringFixed(2), l.HourlyMatchedPercent.StringFixed(2), usd(l.ImportUSD))
+				intensity := "-"
+				if l.EmissionsKgPerMWh != nil {
+					intensity = l.EmissionsKgPerMWh.StringFixed(1)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%%\t%s%%\t%s\t%s\t%s\t\n", l.Party, mwh(l.LoadMWh), mwh(l.FromPlantMWh), mwh(l.ImportedMWh),
+					l.PlantSharePercent.StringFixed(2), l.HourlyMatchedPercent.StringFixed(2), usd(l.ImportUSD),
+					l.EmissionsT.Add(l.ImportEmissionsT).StringFixed(3), intensity)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -121,7 +121,7 @@ func (s *Source) legs(ctx context.Context, period contracts.Period) ([]positions
 		       sum(CASE WHEN t.reverses IS NULL THEN t.amount ELSE -t.amount END)::text
 		  FROM transfers t
 		  LEFT JOIN unnest($2::text[], $3::text[]) AS z(site, tz) ON z.site = t.site
-		 WHERE t.period = $1 AND t.unit IN ('MWh', 'USD')
+		 WHERE t.period = $1 AND t.unit IN ('MWh', 'USD', 'tCO2e')
 		 GROUP BY 1, 2, 3, 4, 5, 6, 7
 		 ORDER BY 1, 2, 3, 5, 6, 7`, period.String(), ids, zones)
 	if err != nil {

@@ -177,6 +177,24 @@ func TestFuelSparkSpreadAndLoads(t *testing.T) {
 	if len(s.Loads) != 3 {
 		t.Fatalf("%d loads", len(s.Loads))
 	}
+	// Emissions (the example books them): what the plant's energy carries
+	// is a little above its 366.114 kg/MWh of gross output, attributed over
+	// net output; the site's total is what buyers and the grid were given.
+	sum := decimal.Zero
+	for _, l := range s.Loads {
+		if l.EmissionsT.Sign() <= 0 || l.EmissionsKgPerMWh == nil {
+			t.Errorf("%s: no emissions %+v", l.Party, l)
+		}
+		sum = sum.Add(l.EmissionsT)
+	}
+	if s.EmissionsT.LessThan(sum) || s.EmissionsT.Sign() <= 0 {
+		t.Errorf("site emissions %s t, loads %s t", s.EmissionsT, sum)
+	}
+	for _, c := range rep.Contracts {
+		if c.EmissionsKgPerMWh == nil || c.EmissionsKgPerMWh.LessThan(decimal.RequireFromString("366.114")) || c.EmissionsKgPerMWh.GreaterThan(decimal.NewFromInt(400)) {
+			t.Errorf("%s: %v kg/MWh", c.ID, c.EmissionsKgPerMWh)
+		}
+	}
 	// Load-following contracts without expected volume: nothing to pace or mark.
 	for _, c := range rep.Contracts {
 		if c.ContractedMWh != nil || c.MTM != nil {

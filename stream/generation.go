@@ -128,6 +128,8 @@ type runner struct {
 	// may need back from the ledger (see firstReading).
 	seen     map[string]bool
 	prunedTo time.Time
+
+	finalized map[string]bool // billing periods finalized when the generation started
 }
 
 // restore loads what the ledger already knows: the stored offsets, the
@@ -143,6 +145,16 @@ func (r *runner) restore(ctx context.Context) (map[TopicPartition]int64, error) 
 	}
 	if err := r.loadPrices(ctx, time.Time{}); err != nil {
 		return nil, err
+	}
+	r.finalized = map[string]bool{}
+	if fp, ok := r.store.(FinalizedPeriods); ok {
+		periods, err := fp.FinalizedPeriods(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("finalized periods: %w", err)
+		}
+		for _, p := range periods {
+			r.finalized[p] = true
+		}
 	}
 	for _, s := range r.p.Sites {
 		starts, err := r.store.BookedIntervals(ctx, s.ID)
@@ -164,7 +176,7 @@ func (r *runner) loadPrices(ctx context.Context, since time.Time) error {
 		return fmt.Errorf("restore prices: %w", err)
 	}
 	for _, mp := range prices {
-		results, err := r.eng.AddPrice(matching.Price{Node: mp.Node, Market: mp.Market, Start: mp.Start, End: mp.End, USDPerMWh: mp.USDPerMWh})
+		results, err := r.eng.AddPrice(matching.Price{Node: mp.Node, Market: mp.Market, Start: mp.Start, End: mp.End, USDPerMWh: mp.USDPerMWh, Unit: mp.Unit})
 		if err != nil {
 			return fmt.Errorf("restore price %s %s: %w", mp.Node, mp.Start, err)
 		}
@@ -416,7 +428,7 @@ func (r *runner) handlePrice(p matching.Price) ([]matching.Result, error) {
 		return nil, err
 	}
 	r.stats.Prices++
-	r.prices = append(r.prices, ledger.MarketPrice{Node: p.Node, Market: p.Market, Start: p.Start, End: p.End, USDPerMWh: p.USDPerMWh})
+	r.prices = append(r.prices, ledger.MarketPrice{Node: p.Node, Market: p.Market, Start: p.Start, End: p.End, USDPerMWh: p.USDPerMWh, Unit: p.Unit})
 	return results, nil
 }
 
@@ -436,6 +448,8 @@ func (r *runner) handleReading(i int, offset int64, rd matching.Reading) ([]matc
 	}
 	r.stats.Readings++
 	switch out {
+	case matching.Corrected:
+		r.stats.Corrected++ // re-matched now: its result is in results
 	case matching.Duplicate:
 		r.stats.Duplicates++
 	case matching.Late:
@@ -541,7 +555,7 @@ func (r *runner) post(results []matching.Result) ledger.Batch {
 	b := ledger.Batch{Source: "engine", Intervals: make([]ledger.Interval, 0, len(results))}
 	for i := range results {
 		s, _ := r.p.Site(results[i].Site)
-		transfers, iv := ledger.Post(&results[i], s.Location)
+		transfers, iv := ledger.PostIn(&results[i], s.Location, r.bookIn(contracts.PeriodOf(results[i].Start, s.Location)))
 		if b.Transfers == nil {
 			b.Transfers = make([]ledger.Transfer, 0, len(results)*(len(transfers)+2))
 		}
@@ -549,6 +563,21 @@ func (r *runner) post(results []matching.Result) ledger.Batch {
 		b.Intervals = append(b.Intervals, iv)
 	}
 	return b
+}
+
+// bookIn is the period an interval of period p is booked in: its own, or
+// when that is finalized the next open one (a prior-period adjustment).
+// The finalized periods are read when a generation starts; a period
+// finalized while it runs makes a commit fail, and the next generation
+// knows it.
+func (r *runner) bookIn(p contracts.Period) string {
+	if !r.finalized[p.String()] {
+		return ""
+	}
+	for r.finalized[p.String()] {
+		p = p.Next()
+	}
+	return p.String()
 }
 
 // offsetsMoved reports whether any safe offset differs from the last batch's.

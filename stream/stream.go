@@ -70,6 +70,15 @@ type Ledger interface {
 	Prices(ctx context.Context, since time.Time) ([]ledger.MarketPrice, error) // those starting at or after since
 }
 
+// FinalizedPeriods is what a Ledger may also do: list the finalized billing
+// periods (YYYY-MM). A stream over such a ledger books an interval of a
+// finalized period (a correction, or data that arrived after the period was
+// closed) in the next open period, as a prior-period adjustment, instead of
+// having the ledger refuse the batch.
+type FinalizedPeriods interface {
+	FinalizedPeriods(ctx context.Context) ([]string, error)
+}
+
 // TopicPartition names a partition.
 type TopicPartition struct {
 	Topic     string
@@ -83,6 +92,7 @@ type Stats struct {
 	Prices          int64
 	Duplicates      int64
 	Late            int64
+	Corrected       int64 // readings that re-matched a closed interval (a restatement, or the actual after an estimate)
 	DeadLetters     int64
 	DeadByReason    map[string]int64 // dead letters by reason code (see ReasonCode)
 	IntervalsClosed int64

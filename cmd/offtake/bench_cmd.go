@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/offtake/offtake/bench"
@@ -46,11 +48,13 @@ func benchCommand() *cli.Command {
 				return err
 			}
 			defer srv.Stop()
-			url, err := srv.CreateDatabase(c.Context, "offtake_bench", true)
+			// a database of this run's own: two benches at once must not drop each other's
+			name := fmt.Sprintf("offtake_bench_%d", os.Getpid())
+			url, err := srv.CreateDatabase(c.Context, name, true)
 			if err != nil {
 				return err
 			}
-			defer srv.DropDatabase(c.Context, "offtake_bench")
+			defer srv.DropDatabase(context.Background(), name)
 			res, err := bench.Run(c.Context, bench.Env{DatabaseURL: url, Readings: c.Int("readings"), Progress: progress}, c.StringSlice("only"))
 			if err != nil {
 				return err

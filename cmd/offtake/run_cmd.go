@@ -36,8 +36,10 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "flush-intervals", Usage: "book a batch after this many closed intervals", Value: 2000, EnvVars: env("flush-intervals")},
 			&cli.DurationFlag{Name: "flush-every", Usage: "and at least this often", Value: 500 * time.Millisecond, EnvVars: env("flush-every")},
 			&cli.IntFlag{Name: "grace-intervals", Usage: "intervals past its end an incomplete interval waits for missing meters", Value: 4, EnvVars: env("grace-intervals")},
+			&cli.IntFlag{Name: "interpolate-max-gap", Usage: "a meter's missing readings are linearly interpolated over runs of at most this many intervals (0: never)", Value: 4, EnvVars: env("interpolate-max-gap")},
+			&cli.StringFlag{Name: "estimate-rule", Usage: "how other missing readings are estimated: previous (the meter's latest value) or zero", Value: matching.EstimatePrevious, EnvVars: env("estimate-rule")},
 			&cli.BoolFlag{Name: "until-caught-up", Usage: "stop once every partition is read to its end at start", EnvVars: env("until-caught-up")},
-		}, topicFlags()...),
+		}, append(topicFlags(), apiFlags()...)...),
 		Action: func(c *cli.Context) error {
 			p, _, err := loadContracts(c)
 			if err != nil {
@@ -56,7 +58,30 @@ func runCommand() *cli.Command {
 			}
 			defer store.Close()
 			log := logger(c)
+			if r := c.String("estimate-rule"); r != matching.EstimatePrevious && r != matching.EstimateZero {
+				return usagef("--estimate-rule %q: use %s or %s", r, matching.EstimatePrevious, matching.EstimateZero)
+			}
+			if c.Int("interpolate-max-gap") < 0 {
+				return usagef("--interpolate-max-gap %d: use 0 or more", c.Int("interpolate-max-gap"))
+			}
 			cfg := engineConfig(c, brokers(c), topics(c), log)
+			if addr := c.String("http"); addr != "" {
+				srv, err := newAPIServer(c, p, store.Pool(), true) // /readyz waits for the engine
+				if err != nil {
+					return err
+				}
+				cfg.Progress = engineProgress(srv.Server, cfg.Progress)
+				ctx, cancel := context.WithCancel(c.Context)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if err := srv.Serve(ctx, addr); err != nil {
+						log.Error("http", "addr", addr, "err", err)
+					}
+				}()
+				defer func() { cancel(); <-done }()
+				log.Info("http: positions API, events, dashboard, /metrics and health", "addr", addr, "tokens", srv.Tokens())
+			}
 			start := time.Now()
 			stats, err := stream.Run(c.Context, cfg, p, storeAdapter{store})
 			printRunStats(c.App.Writer, stats, time.Since(start))
@@ -71,6 +96,8 @@ func engineConfig(c *cli.Context, brokers []string, t stream.Topics, log *slog.L
 		FlushIntervals: c.Int("flush-intervals"), FlushEvery: c.Duration("flush-every")}
 	cfg.Engine = matching.DefaultConfig()
 	cfg.Engine.GraceIntervals = c.Int("grace-intervals")
+	cfg.Engine.InterpolateMaxGap = c.Int("interpolate-max-gap")
+	cfg.Engine.EstimateRule = c.String("estimate-rule")
 	cfg.Log = log
 	last := time.Now()
 	cfg.Progress = func(s stream.Stats) {
@@ -89,8 +116,8 @@ func printRunStats(w io.Writer, s stream.Stats, d time.Duration) {
 	if s.DeadLetters > 0 {
 		dead = " (" + s.DeadLetterSummary() + ")"
 	}
-	fmt.Fprintf(w, "run: %d messages (%d readings, %d prices) in %s; %d intervals closed, %d transfers booked in %d batches; %d duplicates, %d late, %d dead letters%s, %d intervals still open; %d group generations\n",
-		s.Messages, s.Readings, s.Prices, d.Round(time.Millisecond), s.IntervalsClosed, s.Transfers, s.Batches, s.Duplicates, s.Late, s.DeadLetters, dead, s.OpenIntervals, s.Generations)
+	fmt.Fprintf(w, "run: %d messages (%d readings, %d prices) in %s; %d intervals closed, %d transfers booked in %d batches; %d duplicates, %d late, %d corrected, %d dead letters%s, %d intervals still open; %d group generations\n",
+		s.Messages, s.Readings, s.Prices, d.Round(time.Millisecond), s.IntervalsClosed, s.Transfers, s.Batches, s.Duplicates, s.Late, s.Corrected, s.DeadLetters, dead, s.OpenIntervals, s.Generations)
 }
 
 // storeAdapter fits the PostgreSQL ledger store to what the stream needs.
@@ -116,4 +143,13 @@ func (s storeAdapter) BookedIntervals(ctx context.Context, site string) ([]time.
 
 func (s storeAdapter) Prices(ctx context.Context, since time.Time) ([]ledger.MarketPrice, error) {
 	return s.Store.Prices(ctx, since)
+}
+
+func (s storeAdapter) FinalizedPeriods(ctx context.Context) ([]string, error) {
+	ps, err := s.Store.FinalizedPeriods(ctx)
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Period
+	}
+	return out, err
 }

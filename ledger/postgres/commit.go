@@ -123,11 +123,11 @@ FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[], $5::tex
 ON CONFLICT (site, interval_start, revision) DO NOTHING`
 
 // A restated price replaces the stored one (transfers keep their own copy).
-const upsertPrices = `INSERT INTO prices (node, market, interval_start, interval_end, usd_per_mwh)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::numeric[])
+const upsertPrices = `INSERT INTO prices (node, market, interval_start, interval_end, usd_per_mwh, unit)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::numeric[], $6::text[])
 ON CONFLICT (node, market, interval_start) DO UPDATE
-SET interval_end = excluded.interval_end, usd_per_mwh = excluded.usd_per_mwh
-WHERE (prices.interval_end, prices.usd_per_mwh) IS DISTINCT FROM (excluded.interval_end, excluded.usd_per_mwh)`
+SET interval_end = excluded.interval_end, usd_per_mwh = excluded.usd_per_mwh, unit = excluded.unit
+WHERE (prices.interval_end, prices.usd_per_mwh, prices.unit) IS DISTINCT FROM (excluded.interval_end, excluded.usd_per_mwh, excluded.unit)`
 
 // next_offset becomes GREATEST(stored, new): the row is only updated when the
 // new offset is ahead, so a late duplicate batch never rewinds a consumer and
@@ -307,9 +307,9 @@ func copyFast(ctx context.Context, tx pgx.Tx, rows, ivRows [][]any) (slow bool, 
 func copyPrices(ctx context.Context, tx pgx.Tx, pr priceCols) error {
 	rows := make([][]any, len(pr.nodes))
 	for i := range rows {
-		rows[i] = []any{pr.nodes[i], pr.markets[i], pr.starts[i], pr.ends[i], pr.prices[i]}
+		rows[i] = []any{pr.nodes[i], pr.markets[i], pr.starts[i], pr.ends[i], pr.prices[i], pr.units[i]}
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"prices"}, []string{"node", "market", "interval_start", "interval_end", "usd_per_mwh"}, pgx.CopyFromRows(rows))
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"prices"}, []string{"node", "market", "interval_start", "interval_end", "usd_per_mwh", "unit"}, pgx.CopyFromRows(rows))
 	if err == nil {
 		return nil
 	}
@@ -320,7 +320,7 @@ func copyPrices(ctx context.Context, tx pgx.Tx, pr priceCols) error {
 	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT prices`); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, upsertPrices, pr.nodes, pr.markets, pr.starts, pr.ends, pr.prices); err != nil {
+	if _, err := tx.Exec(ctx, upsertPrices, pr.nodes, pr.markets, pr.starts, pr.ends, pr.prices, pr.units); err != nil {
 		return fmt.Errorf("upsert prices: %w", err)
 	}
 	return nil
@@ -557,9 +557,9 @@ func intervalArrays(ivs []ledger.Interval) intervalCols {
 }
 
 type priceCols struct {
-	nodes, markets []string
-	starts, ends   []time.Time
-	prices         []decimal.Decimal
+	nodes, markets, units []string
+	starts, ends          []time.Time
+	prices                []decimal.Decimal
 }
 
 // priceArrays keeps the last of the batch's prices for each node, market and
@@ -588,6 +588,11 @@ func priceArrays(ps []ledger.MarketPrice) priceCols {
 		c.starts = append(c.starts, p.Start)
 		c.ends = append(c.ends, p.End)
 		c.prices = append(c.prices, p.USDPerMWh)
+		unit := p.Unit
+		if unit == "" {
+			unit = "MWh"
+		}
+		c.units = append(c.units, unit)
 	}
 	return c
 }

@@ -59,14 +59,14 @@ func (s *Store) BookedIntervals(ctx context.Context, site string, since time.Tim
 // Prices returns the stored market prices whose interval starts at or after
 // since, ordered by start, node and market (times in UTC).
 func (s *Store) Prices(ctx context.Context, since time.Time) ([]ledger.MarketPrice, error) {
-	rows, err := s.pool.Query(ctx, `SELECT node, market, interval_start, interval_end, usd_per_mwh FROM prices
+	rows, err := s.pool.Query(ctx, `SELECT node, market, interval_start, interval_end, usd_per_mwh, unit FROM prices
 		WHERE interval_start >= $1 ORDER BY interval_start, node COLLATE "C", market COLLATE "C"`, since)
 	if err != nil {
 		return nil, fmt.Errorf("ledger/postgres: prices: %w", err)
 	}
 	var out []ledger.MarketPrice
 	var p ledger.MarketPrice
-	if _, err := pgx.ForEachRow(rows, []any{&p.Node, &p.Market, &p.Start, &p.End, &p.USDPerMWh}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&p.Node, &p.Market, &p.Start, &p.End, &p.USDPerMWh, &p.Unit}, func() error {
 		p.Start, p.End = p.Start.UTC(), p.End.UTC()
 		out = append(out, p)
 		return nil

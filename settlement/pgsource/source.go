@@ -140,11 +140,7 @@ func (s *Source) ContractIntervals(ctx context.Context, period contracts.Period,
 		       sum(CASE WHEN (t.leg = 'delivery') OR (t.leg = 'cfd' AND t.unit = 'USD')
 		                THEN CASE WHEN t.reverses IS NULL THEN t.quantity_mwh ELSE -t.quantity_mwh END ELSE 0 END)::text,
 		       sum(CASE WHEN t.unit = 'USD' THEN CASE WHEN split_part(t.debit_account, ':', 1) = c.buyer THEN t.amount ELSE -t.amount END ELSE 0 END)::text,
-		       -- the price of the latest revision: the greatest (revision, price) pair
-		       coalesce((max(ARRAY[t.revision::numeric, t.price_usd_per_mwh])
-		                 FILTER (WHERE t.leg IN ('delivery_payment', 'cfd') AND t.reverses IS NULL))[2], 0)::text,
-		       coalesce(max(t.band), ''),
-		       max(t.revision)
+		       coalesce(max(t.band), '')
 		  FROM transfers t
 		  JOIN unnest($2::text[], $3::text[]) AS c(contract, buyer) ON c.contract = t.contract_id
 		  LEFT JOIN unnest($4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[]) AS z(site, tz, lo, hi) ON z.site = t.site
@@ -168,18 +164,22 @@ func (s *Source) ContractIntervals(ctx context.Context, period contracts.Period,
 	var first, last time.Time
 	for rows.Next() {
 		var r settlement.IntervalRow
-		var contract, site, of, mwh, amount, price string
-		var revision int
-		if err := rows.Scan(&contract, &site, &r.Start, &r.End, &of, &mwh, &amount, &price, &r.Band, &revision); err != nil {
+		var contract, site, of, mwh, amount string
+		if err := rows.Scan(&contract, &site, &r.Start, &r.End, &of, &mwh, &amount, &r.Band); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("intervals of %s: %w", period, err)
 		}
 		if of != "" && of != period.String() {
 			r.Of = of
 		}
-		if r.MWh, r.AmountUSD, r.USDPerMWh, err = decimals(mwh, amount, price); err != nil {
+		if r.MWh, r.AmountUSD, _, err = decimals(mwh, amount, "0"); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("intervals of %s: %w", period, err)
+		}
+		if !r.MWh.IsZero() {
+			// the interval's effective price: what the buyer pays per MWh
+			// (for a virtual contract, the difference per MWh of volume)
+			r.USDPerMWh = r.AmountUSD.DivRound(r.MWh, 6)
 		}
 		r.Start, r.End = r.Start.UTC(), r.End.UTC()
 		r.Quality = "actual"

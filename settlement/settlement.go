@@ -191,7 +191,7 @@ type Line struct {
 type IntervalRow struct {
 	Start, End time.Time
 	MWh        decimal.Decimal // delivered (physical) or the virtual volume
-	USDPerMWh  decimal.Decimal // the effective price, AmountUSD / MWh to 6 places (a virtual PPA: the difference per MWh)
+	USDPerMWh  decimal.Decimal // the price booked for the interval (a virtual PPA: market − strike); a correction prices it alike
 	AmountUSD  decimal.Decimal // exact, positive when the buyer pays
 	Band       string
 	Quality    string // "actual", or "estimated" when any reading behind it was

@@ -13,12 +13,10 @@ import (
 	"github.com/offtake/offtake/pgserver"
 )
 
-// TestDemoCommand runs `offtake demo` itself, in a database of its own, and
-// checks what a user sees and gets.
-func TestDemoCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the demo settles a whole month")
-	}
+// runDemo runs `offtake demo` with args, in a database of its own and an
+// output folder of its own, and returns what it printed and the folder.
+func runDemo(t *testing.T, args ...string) (stdout, out string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	srv, err := pgserver.Find(ctx, pgserver.Options{})
@@ -27,14 +25,24 @@ func TestDemoCommand(t *testing.T) {
 	}
 	defer srv.Stop()
 	db := fmt.Sprintf("offtake_test_demo_%08x", rand.Uint32())
-	out := t.TempDir()
+	out = t.TempDir()
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("OFFTAKE_DATABASE_URL", "")
-	code, stdout, stderr := runCLI(t, nil, "demo", "--database", db, "--out", out)
+	code, stdout, stderr := runCLI(t, nil, append([]string{"demo", "--database", db, "--out", out}, args...)...)
 	defer srv.DropDatabase(context.Background(), db)
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	return stdout, out
+}
+
+// TestDemoCommand runs `offtake demo` itself, in a database of its own, and
+// checks what a user sees and gets.
+func TestDemoCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo settles a whole month")
+	}
+	stdout, out := runDemo(t)
 	for _, want := range []string{
 		"2972 intervals closed", "1 duplicate(s), 1 dead letter(s) (invalid_value: 1)",
 		"ledger verify: every invariant holds", "ppa-northwind", "ppa-helios", "ppa-cedar", "mesa-ridge",
@@ -61,22 +69,7 @@ func TestDemoTermSheet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo settles a whole month")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	srv, err := pgserver.Find(ctx, pgserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	db := fmt.Sprintf("offtake_test_terms_%08x", rand.Uint32())
-	out := t.TempDir()
-	t.Setenv("DATABASE_URL", "")
-	t.Setenv("OFFTAKE_DATABASE_URL", "")
-	code, stdout, stderr := runCLI(t, nil, "demo", "--database", db, "--out", out, "--contracts", "../../examples/term-sheet.yaml")
-	defer srv.DropDatabase(context.Background(), db)
-	if code != exitOK {
-		t.Fatalf("demo exit %d\n%s\n%s", code, stdout, stderr)
-	}
+	stdout, out := runDemo(t, "--contracts", "../../examples/term-sheet.yaml")
 	for _, want := range []string{
 		"2972 intervals closed", "ledger verify: every invariant holds",
 		"ppa-atlas", "ppa-borealis", "ppa-cirrus", "vppa-atlas-hedge",

@@ -70,6 +70,11 @@ func Settle(ctx context.Context, p *contracts.Portfolio, period contracts.Period
 	if progress != nil {
 		progress(0, len(p.Contracts))
 	}
+	if pr, ok := src.(interface {
+		Prepare(context.Context, contracts.Period)
+	}); ok {
+		pr.Prepare(ctx, period)
+	}
 	var totals []LegTotal
 	var rows map[string][]IntervalRow
 	var rowsErr error

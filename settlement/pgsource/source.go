@@ -5,8 +5,8 @@ package pgsource
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"

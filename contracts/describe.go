@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -55,7 +56,7 @@ func (t *Terms) PriceText() string {
 		for band, r := range p.Rates {
 			parts = append(parts, band+" "+usd(r))
 		}
-		sortStrings(parts)
+		slices.Sort(parts)
 		s = "time-of-use " + strings.Join(parts, ", ") + " /MWh"
 	case PriceGasIndexed:
 		s = fmt.Sprintf("gas-indexed: %s × %s MMBtu/MWh + %s/MWh", p.Gas.Index, p.Gas.HeatRate, usd(p.Gas.VOMPerMWh))
@@ -114,12 +115,4 @@ func (t *Terms) MonthlyText() string {
 		parts = append(parts, fmt.Sprintf("excess above %s%% at min(market, %s × price)", m.ExcessAbovePercent, m.ExcessFractionOfPrice))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

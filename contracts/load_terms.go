@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -557,7 +558,7 @@ func (l *loader) calendar(f int, n *yaml.Node, i int) {
 	}
 	ci.c.Holidays = "none"
 	if h, v := o.str("holidays", false, "nerc"); v != nil {
-		if !containsString(HolidayRules, h) {
+		if !slices.Contains(HolidayRules, h) {
 			l.report(f, v, join(path, "holidays"), "holidays is nerc (New Year's, Memorial Day, July 4, Labor Day, Thanksgiving, Christmas; Sunday → Monday) or none; list others under extra_holidays", "unknown holiday calendar %s", quote(h))
 		} else {
 			ci.c.Holidays = h
@@ -696,7 +697,7 @@ func (l *loader) checkTerms(c *contractIn, calendars map[string]*calendarIn) {
 			needCal(r.node, r.path, "during: "+r.band)
 			continue
 		}
-		if !containsString(cal.BandNames(), r.band) {
+		if !slices.Contains(cal.BandNames(), r.band) {
 			l.report(c.f, r.node, r.path, fmt.Sprintf("calendar %s has bands %s", cal.ID, strings.Join(cal.BandNames(), ", ")), "no band %s in calendar %s", quote(r.band), quote(cal.ID))
 		}
 	}
@@ -706,12 +707,12 @@ func (l *loader) checkTerms(c *contractIn, calendars map[string]*calendarIn) {
 			continue
 		}
 		for _, name := range r.names {
-			if !containsString(cal.BandNames(), name) {
+			if !slices.Contains(cal.BandNames(), name) {
 				l.report(c.f, r.keys[name], join(r.path, name), fmt.Sprintf("calendar %s has bands %s", cal.ID, strings.Join(cal.BandNames(), ", ")), "no band %s in calendar %s", quote(name), quote(cal.ID))
 			}
 		}
 		for _, b := range cal.BandNames() {
-			if !containsString(r.names, b) {
+			if !slices.Contains(r.names, b) {
 				l.report(c.f, r.node, r.path, fmt.Sprintf("add `%s: PRICE`; every band of calendar %s needs a price", b, cal.ID), "no rate for band %s", quote(b))
 			}
 		}

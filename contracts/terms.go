@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -183,20 +184,11 @@ func (c *Contract) Nodes(site *Site) []string {
 func (c *Contract) GasIndexes() []string {
 	var out []string
 	for _, t := range c.Versions() {
-		if t.Price.Kind == PriceGasIndexed && !containsString(out, t.Price.Gas.Index) {
+		if t.Price.Kind == PriceGasIndexed && !slices.Contains(out, t.Price.Gas.Index) {
 			out = append(out, t.Price.Gas.Index)
 		}
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // escalate applies the escalator (if any) to a base price on date d.

@@ -58,6 +58,7 @@ type active struct {
 	t     *contracts.Terms
 	q     contracts.Quote
 	claim int // index into the claims; -1 for a virtual contract
+	slot  contracts.Slot
 }
 
 // contractTerms is what the book keeps of a contract to allocate fast.
@@ -416,11 +417,12 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 			continue
 		}
 		t := c.TermsOn(slot.Date)
-		q, ok := c.Quote(t, b.site, slot.For(c.Calendar), mv)
+		cs := slot.For(c.Calendar) // the day type by the contract's own holidays
+		q, ok := c.Quote(t, b.site, cs, mv)
 		if !ok {
 			return Result{}, false
 		}
-		act = append(act, active{i: i, c: c, t: t, q: q})
+		act = append(act, active{i: i, c: c, t: t, q: q, slot: cs})
 	}
 	b.fillMissing(iv)
 
@@ -446,7 +448,7 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 		}
 		want := Wh(0)
 		if !a.q.Skip {
-			want = b.volume(a.c, a.t, b.terms[a.i], slot.For(a.c.Calendar), net, loads)
+			want = b.volume(a.c, a.t, b.terms[a.i], a.slot, net, loads)
 		}
 		a.claim = len(claims)
 		claims = append(claims, Claim{Priority: a.c.Priority, Load: b.terms[a.i].load, CapWh: want})
@@ -478,7 +480,7 @@ func (b *book) allocate(e *Engine, iv *openInterval) (Result, bool) {
 		if a.q.Skip {
 			continue
 		}
-		vol := b.volume(a.c, a.t, b.terms[a.i], slot.For(a.c.Calendar), net, loads)
+		vol := b.volume(a.c, a.t, b.terms[a.i], a.slot, net, loads)
 		if vol == NoCap { // an uncapped load-following virtual contract follows the whole load
 			vol = loads[b.terms[a.i].load]
 		}

@@ -602,11 +602,10 @@ func daily(site *contracts.Site, period contracts.Period, rows []IntervalRow) []
 	start, end := period.Bounds(site.Location)
 	var out []DayTotal
 	index := map[contracts.Date]int{}
-	for t := start; t.Before(end); t = t.AddDate(0, 0, 1) {
+	for t := start; t.Before(end); t = t.In(site.Location).AddDate(0, 0, 1) { // local midnights, across DST
 		d := contracts.DateOf(t, site.Location)
 		index[d] = len(out)
 		out = append(out, DayTotal{Date: d, MWh: decimal.Zero, AmountUSD: decimal.Zero})
-		t = d.In(site.Location) // stay on local midnight across DST
 	}
 	for _, r := range rows {
 		if r.Of != "" {

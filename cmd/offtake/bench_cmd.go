@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/offtake/offtake/bench"
@@ -38,7 +39,7 @@ func benchCommand() *cli.Command {
 				return usagef("--readings %d: use 1000 or more, or the timings mean nothing", c.Int("readings"))
 			}
 			for _, n := range c.StringSlice("only") {
-				if !contains(bench.Names(), n) {
+				if !slices.Contains(bench.Names(), n) {
 					return usagef("--only %q: no such measurement (have: %v)", n, bench.Names())
 				}
 			}
@@ -62,15 +63,6 @@ func benchCommand() *cli.Command {
 			return show(c.App.Writer, format, res, func() { printBench(c.App.Writer, res) })
 		},
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func printBench(w io.Writer, res []bench.Result) {
